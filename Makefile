@@ -1,0 +1,13 @@
+# The two commands of the README. Each does its own set-up (idempotent) first.
+.PHONY: demo test setup lint
+
+demo: setup
+	.venv/bin/tiendo demo
+
+test: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest
+
+setup:
+	scripts/setup.sh

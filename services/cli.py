@@ -1,0 +1,184 @@
+"""``tiendo``: the single command line for every worker and tool."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import date
+from importlib.metadata import version as package_version
+from typing import Annotated
+
+import orjson
+import typer
+
+from services.localkafka import BrokerError, LocalBroker
+from shared.config import KafkaSettings
+from shared.topics import PROJECT_TOPICS, ensure_topics
+
+app = typer.Typer(
+    name="tiendo",
+    help="Watch Vietnamese provinces' plan indicators in real time on Kafka.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+kafka_app = typer.Typer(help="A local single-node Apache Kafka broker (KRaft) for development and tests.")
+topics_app = typer.Typer(help="The project's Kafka topics.")
+provinces_app = typer.Typer(help="The province registry (63 pre-merger and 34 post-merger units).")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(topics_app, name="topics")
+app.add_typer(provinces_app, name="provinces")
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 1."""
+
+
+def echo_json(obj: object) -> None:
+    typer.echo(orjson.dumps(obj, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tiendo {package_version('tiendo')}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """tiendo (tiến độ): progress against plan for Vietnam's provinces."""
+
+
+@kafka_app.command("start")
+def kafka_start() -> None:
+    """Fetch the jars (once), format storage (once), start the broker and wait until it is ready."""
+    broker = LocalBroker.from_env()
+    pid = broker.start()
+    typer.echo(f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})")
+
+
+@kafka_app.command("stop")
+def kafka_stop() -> None:
+    """Stop the broker that ``tiendo kafka start`` started (that process only)."""
+    broker = LocalBroker.from_env()
+    typer.echo("broker stopped" if broker.stop() else "no broker was running")
+
+
+@kafka_app.command("status")
+def kafka_status() -> None:
+    """Say whether the local broker runs, where, and which Kafka version."""
+    broker = LocalBroker.from_env()
+    pid = broker.pid()
+    if pid is None:
+        typer.echo(f"not running (data {broker.home})")
+        raise typer.Exit(3)
+    typer.echo(f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every project topic that does not exist yet (idempotent)."""
+    created = asyncio.run(ensure_topics(KafkaSettings(), PROJECT_TOPICS))
+    for spec in PROJECT_TOPICS:
+        state = "created" if spec.name in created else "exists"
+        typer.echo(f"{spec.name:<20} {spec.partitions:>2} partitions  {state}")
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of feed events (v1)."""
+    from shared.events import event_json_schema
+
+    echo_json(event_json_schema())
+
+
+@provinces_app.command("resolve")
+def provinces_resolve(
+    name: Annotated[str, typer.Argument(help="A province name in any spelling, or its code.")],
+    on: Annotated[str | None, typer.Option(help="Date (YYYY-MM-DD) the name applies to; today if unset.")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Resolve a province name or code to the unit valid on a date, and the current unit it rolls up to."""
+    from shared.provinces import UnknownProvinceError, registry
+
+    try:
+        day = date.fromisoformat(on) if on else date.today()
+    except ValueError as exc:
+        raise CliError(f"--on: {on!r} is not a date (YYYY-MM-DD)") from exc
+    reg = registry()
+    try:
+        unit = reg.resolve(name, on=day)
+    except UnknownProvinceError as exc:
+        raise CliError(str(exc)) from exc
+    current = reg.rollup(unit.code, on=day)
+    row = {
+        "code": unit.code,
+        "name": unit.name,
+        "official_name": unit.official_name,
+        "valid_from": unit.valid_from,
+        "valid_to": unit.valid_to,
+        "current_code": current.code,
+        "current_name": current.name,
+    }
+    if json:
+        echo_json(row)
+        return
+    rolls = "" if current == unit else f"  → rolls up to {current.code} {current.name}"
+    typer.echo(f"{unit.code} {unit.official_name} (on {day}){rolls}")
+
+
+@app.command("indicators")
+def indicators(json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the indicator catalogue."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from shared.indicators import CATALOGUE
+
+    rows = [
+        {
+            "id": ind.id,
+            "name_vi": ind.name_vi,
+            "name_en": ind.name_en,
+            "kind": str(ind.kind),
+            "base_unit": ind.base_unit,
+            "higher_is_better": ind.higher_is_better,
+            "cadence_days": ind.cadence_days,
+            "default_curve": ind.default_curve,
+        }
+        for ind in CATALOGUE.values()
+    ]
+    if json:
+        echo_json(rows)
+        return
+    table = Table("id", "tên (vi)", "name (en)", "kind", "base unit", "cadence (days)")
+    for r in rows:
+        table.add_row(
+            r["id"], r["name_vi"], r["name_en"], r["kind"], r["base_unit"], str(r["cadence_days"])
+        )
+    Console().print(table)
+
+
+def main() -> None:
+    """Console-script entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage and parameter errors, as vendored by typer
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"tiendo: error: {exc.format_message()}{where}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        typer.echo("tiendo: aborted", err=True)
+        sys.exit(130)
+    except (CliError, BrokerError) as exc:
+        typer.echo(f"tiendo: error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

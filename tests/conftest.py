@@ -1,0 +1,63 @@
+"""Session fixtures: one real Apache Kafka broker for the whole test session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from services.localkafka import LocalBroker
+from shared.config import KafkaSettings
+from shared.topics import TopicSpec, ensure_topics
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of the session's broker: ``TIENDO_KAFKA_BOOTSTRAP`` if set, else one started here."""
+    if given := os.environ.get("TIENDO_KAFKA_BOOTSTRAP"):
+        yield given
+        return
+    broker = LocalBroker(
+        home=Path(tmp_path_factory.mktemp("kafka")), port=free_port(), controller_port=free_port()
+    )
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=kafka_bootstrap)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topic and group names, so tests never share state."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+async def make_topics(kafka_settings: KafkaSettings) -> AsyncIterator:
+    """Create topics (name, partitions, configs) on the session broker."""
+
+    async def create(*specs: TopicSpec) -> None:
+        await ensure_topics(kafka_settings, specs)
+
+    yield create
+
+
+def run(coro):  # noqa: ANN001, ANN201 - tiny sync helper for fixtures
+    return asyncio.run(coro)
