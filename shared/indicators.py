@@ -1,0 +1,195 @@
+"""The indicator catalogue: what each feed figure measures and how its values add up.
+
+The ids are a published contract (feed publishers put them in ``FeedEvent.indicator``); never rename one.
+"""
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Context, Decimal
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+from shared.units import BASE_SYMBOLS, Unit
+
+__all__ = [
+    "CATALOGUE",
+    "Indicator",
+    "Kind",
+    "UnitMismatchError",
+    "UnknownIndicatorError",
+    "get_indicator",
+]
+
+
+class Kind(StrEnum):
+    """How values of an indicator combine over time."""
+
+    FLOW = "flow"
+    """Additive within a period; events are ``delta`` increments or ``ytd`` cumulative readings."""
+    YTD = "ytd"
+    """Reported only as cumulative year-to-date totals; a period's value is a difference of two readings."""
+    RATE = "rate"
+    """A ratio or growth rate: never summed, the latest reading wins."""
+    LEVEL = "level"
+    """A stock at a point in time: the latest reading wins."""
+
+
+class UnitMismatchError(ValueError):
+    """A value's unit measures a different dimension than the indicator."""
+
+
+class UnknownIndicatorError(ValueError):
+    """No indicator has this id; ``suggestions`` holds close ids."""
+
+    def __init__(self, indicator_id: object, suggestions: tuple[str, ...]) -> None:
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown indicator {indicator_id!r}{hint}")
+        self.indicator_id = indicator_id
+        self.suggestions = suggestions
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One catalogue entry. ``cadence_days`` is the longest normal gap between reports."""
+
+    id: str
+    name_vi: str
+    name_en: str
+    kind: Kind
+    dimension: str
+    base_unit: str
+    higher_is_better: bool
+    nonnegative: bool
+    cadence_days: int
+    default_curve: str
+
+    def convert(self, value: Decimal, unit: Unit) -> Decimal:
+        """Return ``value`` expressed in ``unit`` converted exactly to this indicator's base unit."""
+        if unit.dimension != self.dimension:
+            raise UnitMismatchError(
+                f"indicator {self.id!r} is measured in {self.base_unit} ({self.dimension}), "
+                f"but unit {unit.symbol!r} measures {unit.dimension}"
+            )
+        digits = len(value.as_tuple().digits) + len(unit.factor.as_tuple().digits)
+        return Context(prec=max(28, digits)).multiply(value, unit.factor)
+
+
+def _indicator(
+    id_: str,
+    name_vi: str,
+    name_en: str,
+    kind: Kind,
+    dimension: str,
+    *,
+    cadence_days: int = 35,
+    default_curve: str = "linear",
+    nonnegative: bool = True,
+) -> Indicator:
+    return Indicator(
+        id=id_,
+        name_vi=name_vi,
+        name_en=name_en,
+        kind=kind,
+        dimension=dimension,
+        base_unit=BASE_SYMBOLS[dimension],
+        higher_is_better=True,
+        nonnegative=nonnegative,
+        cadence_days=cadence_days,
+        default_curve=default_curve,
+    )
+
+
+_ENTRIES: Final = (
+    _indicator(
+        "public_investment_disbursed",
+        "Giải ngân vốn đầu tư công",
+        "Public investment capital disbursed",
+        Kind.FLOW,
+        "vnd",
+        default_curve="disbursement",
+    ),
+    _indicator(
+        "site_clearance_area",
+        "Diện tích giải phóng mặt bằng",
+        "Site clearance area handed over",
+        Kind.FLOW,
+        "area_ha",
+    ),
+    _indicator(
+        "site_clearance_households",
+        "Số hộ đã bồi thường, giải phóng mặt bằng",
+        "Households compensated for site clearance",
+        Kind.FLOW,
+        "households",
+    ),
+    _indicator("state_budget_revenue", "Thu ngân sách nhà nước", "State budget revenue", Kind.FLOW, "vnd"),
+    _indicator(
+        "industrial_production_value",
+        "Giá trị sản xuất công nghiệp",
+        "Industrial production value",
+        Kind.FLOW,
+        "vnd",
+    ),
+    _indicator(
+        "import_export_value",
+        "Kim ngạch xuất nhập khẩu",
+        "Import-export turnover",
+        Kind.FLOW,
+        "usd",
+    ),
+    _indicator(
+        "new_enterprises",
+        "Số doanh nghiệp thành lập mới",
+        "Newly established enterprises",
+        Kind.FLOW,
+        "count",
+    ),
+    _indicator(
+        "registered_capital",
+        "Vốn đăng ký của doanh nghiệp thành lập mới",
+        "Registered capital of new enterprises",
+        Kind.FLOW,
+        "vnd",
+    ),
+    _indicator(
+        "investment_attracted",
+        "Vốn đầu tư thu hút",
+        "Investment capital attracted",
+        Kind.FLOW,
+        "usd",
+    ),
+    _indicator("new_jobs", "Số lao động được tạo việc làm mới", "New jobs created", Kind.FLOW, "count"),
+    _indicator(
+        "grdp_growth",
+        "Tốc độ tăng trưởng GRDP",
+        "GRDP growth rate",
+        Kind.RATE,
+        "percent",
+        cadence_days=100,
+        default_curve="none",
+        nonnegative=False,
+    ),
+    _indicator(
+        "grdp",
+        "Tổng sản phẩm trên địa bàn (GRDP, giá so sánh)",
+        "Gross regional domestic product (GRDP, constant prices)",
+        Kind.LEVEL,
+        "vnd",
+        cadence_days=100,
+        default_curve="none",
+    ),
+)
+
+CATALOGUE: Final[Mapping[str, Indicator]] = MappingProxyType({i.id: i for i in _ENTRIES})
+
+
+def get_indicator(id: str) -> Indicator:
+    """Return the catalogue entry for ``id``; raise UnknownIndicatorError with close ids otherwise."""
+    if not isinstance(id, str):
+        raise UnknownIndicatorError(id, ())
+    indicator = CATALOGUE.get(id)
+    if indicator is None:
+        raise UnknownIndicatorError(id, tuple(difflib.get_close_matches(id, CATALOGUE, n=3, cutoff=0.6)))
+    return indicator

@@ -1,0 +1,144 @@
+"""Indicator catalogue: stable ids, kinds, dimensions and exact unit conversion."""
+
+from decimal import Decimal, localcontext
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.indicators import (
+    CATALOGUE,
+    Indicator,
+    Kind,
+    UnitMismatchError,
+    UnknownIndicatorError,
+    get_indicator,
+)
+from shared.units import BASE_SYMBOLS, UNITS, lookup_unit
+
+EXPECTED = {
+    "public_investment_disbursed": ("vnd", Kind.FLOW),
+    "site_clearance_area": ("area_ha", Kind.FLOW),
+    "site_clearance_households": ("households", Kind.FLOW),
+    "state_budget_revenue": ("vnd", Kind.FLOW),
+    "industrial_production_value": ("vnd", Kind.FLOW),
+    "import_export_value": ("usd", Kind.FLOW),
+    "new_enterprises": ("count", Kind.FLOW),
+    "registered_capital": ("vnd", Kind.FLOW),
+    "investment_attracted": ("usd", Kind.FLOW),
+    "new_jobs": ("count", Kind.FLOW),
+    "grdp_growth": ("percent", Kind.RATE),
+    "grdp": ("vnd", Kind.LEVEL),
+}
+
+
+def test_catalogue_ids_are_exactly_the_contract() -> None:
+    assert set(CATALOGUE) == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("indicator_id", "expected"), sorted(EXPECTED.items()))
+def test_dimension_and_kind(indicator_id: str, expected: tuple[str, Kind]) -> None:
+    indicator = get_indicator(indicator_id)
+    assert indicator.id == indicator_id
+    assert (indicator.dimension, indicator.kind) == expected
+    assert indicator.base_unit == BASE_SYMBOLS[indicator.dimension]
+    assert indicator.name_vi
+    assert indicator.name_en
+    assert indicator.cadence_days > 0
+    assert indicator.default_curve
+
+
+def test_entries() -> None:
+    assert get_indicator("public_investment_disbursed").name_vi == "Giải ngân vốn đầu tư công"
+    assert get_indicator("public_investment_disbursed").default_curve == "disbursement"
+    assert get_indicator("site_clearance_area").name_vi == "Diện tích giải phóng mặt bằng"
+    assert get_indicator("state_budget_revenue").name_vi == "Thu ngân sách nhà nước"
+    assert get_indicator("state_budget_revenue").base_unit == "VND"
+    assert get_indicator("grdp_growth").nonnegative is False
+    assert get_indicator("grdp_growth").default_curve == "none"
+    assert get_indicator("new_jobs").nonnegative is True
+    assert all(i.higher_is_better for i in CATALOGUE.values())
+
+
+def test_kind_values() -> None:
+    assert [k.value for k in Kind] == ["flow", "ytd", "rate", "level"]
+    assert Kind("rate") is Kind.RATE
+    assert Kind.FLOW == "flow"
+
+
+def test_catalogue_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        CATALOGUE["x"] = CATALOGUE["grdp"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("indicator_id", "value", "unit", "expected"),
+    [
+        ("state_budget_revenue", "4680", "tỷ đồng", Decimal(4_680_000_000_000)),
+        ("industrial_production_value", "150", "nghìn tỷ đồng", Decimal(150 * 10**12)),
+        ("investment_attracted", "624.26", "triệu USD", Decimal(624_260_000)),
+        ("import_export_value", "10.31", "billion USD", Decimal(10_310_000_000)),
+        ("registered_capital", "2500", "bn VND", Decimal(2_500_000_000_000)),
+        ("grdp", "33334", "tỷ đồng", Decimal(33_334_000_000_000)),
+        ("site_clearance_area", "1", "m²", Decimal("0.0001")),
+        ("site_clearance_area", "2.5", "km2", Decimal(250)),
+        ("site_clearance_area", "12.5", "héc-ta", Decimal("12.5")),
+        ("site_clearance_households", "45", "hộ", Decimal(45)),
+        ("new_enterprises", "310", "doanh nghiệp", Decimal(310)),
+        ("new_jobs", "8900", "việc làm", Decimal(8900)),
+        ("grdp_growth", "14.18", "%", Decimal("14.18")),
+        ("public_investment_disbursed", "120", "VND", Decimal(120)),
+    ],
+)
+def test_convert_is_exact(indicator_id: str, value: str, unit: str, expected: Decimal) -> None:
+    assert get_indicator(indicator_id).convert(Decimal(value), lookup_unit(unit)) == expected
+
+
+def test_convert_keeps_every_digit() -> None:
+    value = Decimal("123456789012345678901234.567890123456789")
+    converted = get_indicator("state_budget_revenue").convert(value, lookup_unit("nghìn tỷ đồng"))
+    assert converted == Decimal("123456789012345678901234567890123456.789")
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**24), max_value=10**24, places=12),
+    st.sampled_from(sorted({u for u in UNITS.values() if u.dimension == "vnd"}, key=lambda u: u.factor)),
+)
+def test_convert_equals_exact_product(value: Decimal, unit: object) -> None:
+    with localcontext() as ctx:
+        ctx.prec = 200
+        expected = value * unit.factor  # type: ignore[attr-defined]
+    assert get_indicator("registered_capital").convert(value, unit) == expected  # type: ignore[arg-type]
+
+
+def test_unit_mismatch_names_indicator_and_unit() -> None:
+    with pytest.raises(UnitMismatchError) as info:
+        get_indicator("new_jobs").convert(Decimal(1), lookup_unit("tỷ đồng"))
+    assert "new_jobs" in str(info.value)
+    assert "tỷ đồng" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_rate_does_not_accept_money() -> None:
+    with pytest.raises(UnitMismatchError):
+        get_indicator("grdp_growth").convert(Decimal("14.18"), lookup_unit("VND"))
+
+
+def test_unknown_indicator_suggests_close_ids() -> None:
+    with pytest.raises(UnknownIndicatorError) as info:
+        get_indicator("state_budget")
+    assert info.value.suggestions[0] == "state_budget_revenue"
+    assert "state_budget" in str(info.value)
+    assert "state_budget_revenue" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["", "GRDP", "nothing_like_it", None, 3])
+def test_unknown_indicator(bad: object) -> None:
+    with pytest.raises(UnknownIndicatorError):
+        get_indicator(bad)  # type: ignore[arg-type]
+
+
+def test_indicator_is_frozen() -> None:
+    indicator: Indicator = get_indicator("grdp")
+    with pytest.raises(AttributeError):
+        indicator.kind = Kind.FLOW  # type: ignore[misc]
