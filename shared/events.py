@@ -1,0 +1,305 @@
+"""Feed event schema v1 (the contract provincial feeds publish) and the orjson codec.
+
+The schema checks shape and JSON types only; meaning (known indicator, unit, province, parsable number
+and date) is checked downstream with ``shared.indicators``, ``shared.units``, ``shared.numbers`` and
+``shared.vntime``. Unknown fields are accepted and ignored, so publishers may add their own metadata
+without being rejected; they are not carried further.
+"""
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Annotated, Any, Final, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
+
+from shared.indicators import CATALOGUE
+
+__all__ = [
+    "SCHEMA_ID",
+    "DecodeError",
+    "FeedEvent",
+    "SchemaError",
+    "SchemaErrorCode",
+    "decode_json",
+    "encode_json",
+    "event_json_schema",
+    "validate_event",
+]
+
+SCHEMA_ID: Final = "urn:tiendo:schema:feed-event:v1"
+SchemaErrorCode = Literal["not_an_object", "missing_field", "wrong_type", "invalid_field"]
+
+_AS_OF_PATTERN: Final = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
+
+_EXAMPLES: Final = (
+    {
+        "event_id": "bg-2024-q1-ngansach",
+        "province": "Bắc Giang",
+        "indicator": "state_budget_revenue",
+        "as_of": "2024-03-31",
+        "value": "4.680",
+        "unit": "tỷ đồng",
+        "mode": "ytd",
+        "source": "UBND tỉnh Bắc Giang, báo cáo quý I/2024",
+    },
+    {
+        "event_id": "bacgiang-fdi-2024-03-15",
+        "province": "Bac Giang province",
+        "indicator": "investment_attracted",
+        "as_of": "2024-03-15",
+        "value": "624.26",
+        "unit": "million USD",
+        "mode": "ytd",
+        "source": "Bac Giang People's Committee, Q1 2024 review",
+    },
+    {
+        "event_id": "hp-giaingan-2024-w12",
+        "province": "Hải Phòng",
+        "indicator": "public_investment_disbursed",
+        "as_of": "2024-03-22T17:00:00+07:00",
+        "value": 120,
+        "unit": "tỷ đồng",
+        "mode": "delta",
+        "revision": 1,
+    },
+)
+
+
+class FeedEvent(BaseModel):
+    """One figure a provincial feed publishes (schema v1). Strict JSON types; unknown fields ignored."""
+
+    model_config = ConfigDict(
+        strict=True,
+        frozen=True,
+        extra="ignore",
+        title="tiendo feed event v1",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": SCHEMA_ID,
+            "description": (
+                "Một số liệu chỉ tiêu kế hoạch do một tỉnh/thành phố công bố. "
+                "One plan-indicator figure published by a province. "
+                "Trường lạ được chấp nhận và bỏ qua / unknown fields are accepted and ignored."
+            ),
+            "additionalProperties": True,
+            "examples": list(_EXAMPLES),
+        },
+    )
+
+    event_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=200,
+            description=(
+                "Mã sự kiện, duy nhất với mỗi nguồn công bố; gửi lại cùng mã là trùng lặp. "
+                "Event id, unique per publisher; resending the same id is a duplicate."
+            ),
+        ),
+    ]
+    province: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=100,
+            description=(
+                "Tỉnh/thành phố: tên (mọi cách viết) hoặc mã. Province name in any spelling, or its code."
+            ),
+            examples=["Bắc Giang", "Bac Giang", "TP.HCM", "24"],
+        ),
+    ]
+    indicator: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=100,
+            description="Mã chỉ tiêu trong danh mục. Indicator id from the catalogue.",
+            examples=list(CATALOGUE),
+        ),
+    ]
+    as_of: Annotated[
+        str,
+        Field(
+            min_length=10,
+            max_length=40,
+            pattern=_AS_OF_PATTERN,
+            description=(
+                "Thời điểm số liệu áp dụng, ISO 8601. Ngày (2024-03-31) là cuối ngày giờ Việt Nam; "
+                "giờ không có múi giờ là giờ Việt Nam. "
+                "When the figure applies, ISO 8601. A date means the end of that day in Vietnam time; "
+                "a date-time without offset is Vietnam local time."
+            ),
+            examples=["2024-03-31", "2024-03-31T17:00:00+07:00", "2024-03-31T10:00:00Z"],
+        ),
+    ]
+    value: Annotated[
+        int
+        | Annotated[float, Field(allow_inf_nan=False)]
+        | Annotated[str, Field(min_length=1, max_length=40)],
+        Field(
+            description=(
+                "Giá trị: số JSON hoặc chuỗi số kiểu Việt (4.680 ; 1.234,5) hoặc Anh (4,680 ; 1,234.5). "
+                "Số lớn hơn 2^53 nên gửi dạng chuỗi. "
+                "Value: a JSON number or a numeric string in Vietnamese or English notation; "
+                "send integers above 2^53 as strings. Booleans are rejected."
+            ),
+            examples=[4680, 624.26, "4.680", "1.234,5", "1,234.5"],
+        ),
+    ]
+    unit: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=50,
+            description="Đơn vị. Unit, e.g. tỷ đồng, billion VND, triệu USD, ha, hộ, %.",
+            examples=["tỷ đồng", "billion VND", "triệu USD", "ha", "hộ", "%"],
+        ),
+    ]
+    mode: Annotated[
+        Literal["delta", "ytd"],
+        Field(
+            description=(
+                "delta: phần tăng thêm; ytd: lũy kế từ đầu năm. "
+                "delta: an increment; ytd: the cumulative year-to-date total."
+            )
+        ),
+    ]
+    source: Annotated[
+        str | None,
+        Field(
+            max_length=500,
+            description="Nguồn số liệu (văn bản, báo cáo). Where the figure comes from.",
+        ),
+    ] = None
+    revision: Annotated[
+        int,
+        Field(
+            ge=0,
+            description=(
+                "Lần sửa đổi; bản có số lớn hơn thay thế bản trước cùng event_id. "
+                "Revision number; a higher revision replaces the earlier one with the same event_id."
+            ),
+        ),
+    ] = 0
+
+
+_FIELDS: Final = tuple(FeedEvent.model_fields)
+_EXPECTED: Final[Mapping[str, str]] = {
+    "value": "a number or a numeric string",
+    "mode": "the string 'delta' or 'ytd'",
+    "source": "a string or null",
+    "revision": "a non-negative integer",
+}
+_JSON_TYPE: Final[Mapping[type, str]] = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
+class SchemaError(ValueError):
+    """An event that does not match schema v1; ``code`` is machine-readable, ``fields`` names the culprits."""
+
+    def __init__(self, code: SchemaErrorCode, message: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.code: SchemaErrorCode = code
+        self.fields = fields
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a single valid JSON document."""
+
+
+def validate_event(obj: object) -> FeedEvent:
+    """Validate a decoded JSON value as a FeedEvent; raise SchemaError naming the first bad field."""
+    if not isinstance(obj, dict):
+        raise SchemaError("not_an_object", f"an event must be a JSON object, not {_json_type(obj)}")
+    try:
+        return FeedEvent.model_validate(obj)
+    except ValidationError as exc:
+        raise _schema_error(exc.errors(include_url=False)) from exc
+
+
+def event_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of FeedEvent v1."""
+    return FeedEvent.model_json_schema()
+
+
+def decode_json(raw: bytes) -> object:
+    """Parse one JSON document; raise DecodeError with orjson's position message otherwise."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not valid JSON: {exc}") from exc
+
+
+def encode_json(obj: object) -> bytes:
+    """Serialise to JSON bytes: Decimal as a plain-notation string, pydantic models as objects.
+
+    date and datetime are written natively by orjson as ISO 8601 / RFC 3339 text.
+    """
+    return orjson.dumps(obj, default=_default)
+
+
+def _default(obj: object) -> object:
+    if isinstance(obj, Decimal):
+        return format(obj, "f")
+    if isinstance(obj, BaseModel):
+        return obj.model_dump()
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def _json_type(value: object) -> str:
+    return _JSON_TYPE.get(type(value), type(value).__name__)
+
+
+def _schema_error(errors: list[ErrorDetails]) -> SchemaError:
+    by_field: dict[str, ErrorDetails] = {}
+    for error in errors:
+        field = str(error["loc"][0]) if error["loc"] else "event"
+        current = by_field.get(field)
+        # For the value union, prefer a constraint error of the matching branch over type errors.
+        if current is None or (_is_type_error(current) and not _is_type_error(error)):
+            by_field[field] = error
+    ordered = sorted(by_field, key=lambda f: _FIELDS.index(f) if f in _FIELDS else len(_FIELDS))
+    first = by_field[ordered[0]]
+    kind = first["type"]
+    if kind == "missing":
+        missing = tuple(f for f in ordered if by_field[f]["type"] == "missing")
+        code: SchemaErrorCode = "missing_field"
+        message = f"missing required field{'s' if len(missing) > 1 else ''} {_names(missing)}"
+    elif _is_type_error(first):
+        code = "wrong_type"
+        expected = _EXPECTED.get(ordered[0], "a string")
+        message = f"field '{ordered[0]}' must be {expected}, not {_json_type(first['input'])}"
+    else:
+        code = "invalid_field"
+        message = f"field '{ordered[0]}' is invalid: {_describe(ordered[0], first)}"
+    others = [f for f in ordered[1:] if not (code == "missing_field" and by_field[f]["type"] == "missing")]
+    if others:
+        message += f" (also invalid: {_names(others)})"
+    return SchemaError(code, message, tuple(ordered))
+
+
+def _names(fields: Iterable[str]) -> str:
+    return ", ".join(f"'{field}'" for field in fields)
+
+
+def _is_type_error(error: ErrorDetails) -> bool:
+    kind = error["type"]
+    return kind.endswith("_type") or (kind == "literal_error" and not isinstance(error["input"], str))
+
+
+def _describe(field: str, error: ErrorDetails) -> str:
+    if error["type"] == "string_pattern_mismatch" and field == "as_of":
+        return "expected an ISO 8601 date (2024-03-31) or date-time (2024-03-31T17:00:00+07:00)"
+    return error["msg"][0].lower() + error["msg"][1:]
