@@ -58,7 +58,9 @@ def kafka_start() -> None:
     """Fetch the jars (once), format storage (once), start the broker and wait until it is ready."""
     broker = LocalBroker.from_env()
     pid = broker.start()
-    typer.echo(f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})")
+    typer.echo(
+        f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})"
+    )
 
 
 @kafka_app.command("stop")
@@ -76,7 +78,9 @@ def kafka_status() -> None:
     if pid is None:
         typer.echo(f"not running (data {broker.home})")
         raise typer.Exit(3)
-    typer.echo(f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})")
+    typer.echo(
+        f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})"
+    )
 
 
 @topics_app.command("create")
@@ -99,7 +103,9 @@ def schema() -> None:
 @provinces_app.command("resolve")
 def provinces_resolve(
     name: Annotated[str, typer.Argument(help="A province name in any spelling, or its code.")],
-    on: Annotated[str | None, typer.Option(help="Date (YYYY-MM-DD) the name applies to; today if unset.")] = None,
+    on: Annotated[
+        str | None, typer.Option(help="Date (YYYY-MM-DD) the name applies to; today if unset.")
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Resolve a province name or code to the unit valid on a date, and the current unit it rolls up to."""
@@ -157,9 +163,7 @@ def indicators(json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         return
     table = Table("id", "tên (vi)", "name (en)", "kind", "base unit", "cadence (days)")
     for r in rows:
-        table.add_row(
-            r["id"], r["name_vi"], r["name_en"], r["kind"], r["base_unit"], str(r["cadence_days"])
-        )
+        table.add_row(r["id"], r["name_vi"], r["name_en"], r["kind"], r["base_unit"], str(r["cadence_days"]))
     Console().print(table)
 
 

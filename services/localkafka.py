@@ -167,7 +167,9 @@ class LocalBroker:
                 return proc.pid
             time.sleep(0.5)
         self.stop()
-        raise BrokerError(f"broker did not answer on {self.bootstrap} within {timeout:.0f}s:\n{self.log_tail()}")
+        raise BrokerError(
+            f"broker did not answer on {self.bootstrap} within {timeout:.0f}s:\n{self.log_tail()}"
+        )
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker this folder started (that PID only). True if one was running."""
@@ -197,11 +199,15 @@ def fetch_jars() -> None:
     try:
         subprocess.run([str(KAFKA_DEPLOY / "fetch-jars.sh"), str(LIBS)], check=True, capture_output=True)
     except subprocess.CalledProcessError as exc:
-        raise BrokerError(f"fetching Kafka jars failed: {exc.stderr.decode(errors='replace')[-2000:]}") from exc
+        raise BrokerError(
+            f"fetching Kafka jars failed: {exc.stderr.decode(errors='replace')[-2000:]}"
+        ) from exc
 
 
 def _run_java(classpath: str, main: str, *args: str) -> None:
-    proc = subprocess.run(["java", "-cp", classpath, main, *args], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["java", "-cp", classpath, main, *args], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise BrokerError(f"{main} failed: {(proc.stderr or proc.stdout)[-2000:]}")
 
@@ -215,7 +221,7 @@ async def answers_metadata(bootstrap: str) -> bool:
     try:
         await client.bootstrap()
         return bool(client.cluster.brokers())
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+    except Exception:
         return False
     finally:
         await client.close()

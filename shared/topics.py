@@ -1,4 +1,4 @@
-"""Every topic tiendo uses, declared once (name, partitions, cleanup policy), and the code that creates them."""
+"""Every topic tiendo uses, declared once (name, partitions, cleanup policy), and the code creating them."""
 
 from __future__ import annotations
 

@@ -59,5 +59,5 @@ async def make_topics(kafka_settings: KafkaSettings) -> AsyncIterator:
     yield create
 
 
-def run(coro):  # noqa: ANN001, ANN201 - tiny sync helper for fixtures
+def run(coro):
     return asyncio.run(coro)
