@@ -80,6 +80,14 @@ class Province:
         """ASCII, lower case, hyphen-separated short name: ``ba-ria-vung-tau``."""
         return _slugify(self.name)
 
+    @property
+    def uid(self) -> str:
+        """Unique unit id: the code, suffixed with the start date for units that reuse a code (``24@2025-07-01``).
+
+        Totals are keyed by it, so old Bắc Giang (24) and the merged Bắc Ninh (24) never share a series.
+        """
+        return self.code if self.valid_from is None else f"{self.code}@{self.valid_from.isoformat()}"
+
     def valid_on(self, on: date) -> bool:
         """Whether the unit exists on that day."""
         started = self.valid_from is None or self.valid_from <= on
