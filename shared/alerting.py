@@ -1,0 +1,494 @@
+"""Alert rules and alert lifecycle for the alert worker: pure functions, no Kafka and no clock of their own.
+
+Rules
+    *Behind plan* (``TiendoBehindPlan``): ratio = actual year-to-date / expected value now, where the
+    expected value is target x the plan's expected cumulative fraction at that instant. ``warning`` below
+    ``Thresholds.warning`` (0.9), ``critical`` below ``Thresholds.critical`` (0.75). For a lower-is-better
+    indicator the ratio is inverted (expected / actual) so the same thresholds mean "as far off plan".
+    Nothing is judged during the first ``min_elapsed_days`` of the plan year or while no progress is expected
+    yet (expected fraction 0): the result is then ``evaluated=False`` and carries the previous severity.
+
+    Hysteresis: escalation is immediate, recovery needs a margin. A firing alert resolves only once the ratio
+    reaches ``warning + resolve_margin`` (0.95); a critical alert de-escalates to warning only once the ratio
+    reaches ``critical + resolve_margin`` (0.80). In between the previous severity is held.
+
+    *Stale feed* (``TiendoFeedStale``): no update for longer than the indicator's cadence is a warning, for
+    longer than twice the cadence critical. A series that never reported has no age and raises nothing.
+
+Lifecycle
+    :func:`step` moves an :class:`AlertState` on with each evaluation: ``fired`` (send), ``escalated`` or
+    ``deescalated`` (send the new severity and resolve the old one, whose labels differ), ``repeat`` (re-send
+    while firing, see :func:`needs_resend`), ``resolved`` (send once with ``endsAt``) or ``unchanged``. The
+    same severity evaluated again never re-fires. :func:`to_alertmanager` renders a state for Alertmanager's
+    API v2 (``POST /api/v2/alerts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final, Literal
+
+from shared.plans import Plan
+from shared.vntime import VN_TZ, year_bounds
+
+__all__ = [
+    "BEHIND_PLAN",
+    "FEED_STALE",
+    "AlertKey",
+    "AlertState",
+    "Event",
+    "ProgressResult",
+    "Rule",
+    "Severity",
+    "Status",
+    "Thresholds",
+    "Transition",
+    "alert_labels",
+    "evaluate_progress",
+    "evaluate_staleness",
+    "format_amount",
+    "mark_sent",
+    "needs_resend",
+    "progress_annotations",
+    "staleness_annotations",
+    "step",
+    "thresholds_for",
+    "to_alertmanager",
+]
+
+Severity = Literal["warning", "critical"]
+Rule = Literal["TiendoBehindPlan", "TiendoFeedStale"]
+Status = Literal["inactive", "firing", "resolved"]
+Event = Literal["fired", "escalated", "deescalated", "resolved", "unchanged", "repeat"]
+
+BEHIND_PLAN: Final[Rule] = "TiendoBehindPlan"
+FEED_STALE: Final[Rule] = "TiendoFeedStale"
+_RANK: Final[Mapping[Severity | None, int]] = {None: 0, "warning": 1, "critical": 2}
+_MONTHS: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Ratio levels of the behind-plan rule (ratio 1 = exactly on plan)."""
+
+    warning: Decimal = Decimal("0.9")
+    critical: Decimal = Decimal("0.75")
+    resolve_margin: Decimal = Decimal("0.05")
+    min_elapsed_days: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("warning", "critical", "resolve_margin"):
+            object.__setattr__(self, name, Decimal(str(getattr(self, name))))
+        if not Decimal(0) < self.critical < self.warning:
+            raise ValueError(f"thresholds need 0 < critical < warning, got {self.critical} and {self.warning}")
+        if self.resolve_margin < 0 or self.min_elapsed_days < 0:
+            raise ValueError("resolve_margin and min_elapsed_days must not be negative")
+
+
+def thresholds_for(
+    indicator: str, overrides: Mapping[str, Thresholds], default: Thresholds | None = None
+) -> Thresholds:
+    """The thresholds for an indicator: its override, else ``default`` (the built-in levels if None)."""
+    return overrides.get(indicator) or default or Thresholds()
+
+
+@dataclass(frozen=True)
+class ProgressResult:
+    """Outcome of the behind-plan rule for one plan at one instant.
+
+    ``ratio`` is the performance ratio compared with the thresholds (>= 1 is on or ahead of plan; inverted for
+    lower-is-better indicators); ``actual_fraction`` is actual / yearly target.
+    """
+
+    ratio: Decimal | None
+    actual_fraction: Decimal
+    expected_fraction: Decimal
+    expected_value: Decimal
+    severity: Severity | None
+    evaluated: bool
+    reason: str
+
+
+def _raw_severity(ratio: Decimal, thresholds: Thresholds) -> Severity | None:
+    if ratio < thresholds.critical:
+        return "critical"
+    if ratio < thresholds.warning:
+        return "warning"
+    return None
+
+
+def _with_hysteresis(ratio: Decimal, thresholds: Thresholds, previous: Severity | None) -> Severity | None:
+    raw = _raw_severity(ratio, thresholds)
+    if previous is None or _RANK[raw] >= _RANK[previous]:
+        return raw
+    if previous == "critical" and ratio < thresholds.critical + thresholds.resolve_margin:
+        return "critical"
+    if ratio < thresholds.warning + thresholds.resolve_margin:
+        return "warning"
+    return None
+
+
+def evaluate_progress(  # noqa: PLR0917 (the rule's published signature)
+    plan: Plan,
+    actual_ytd: Decimal,
+    at: datetime,
+    thresholds: Thresholds,
+    higher_is_better: bool,
+    previous: Severity | None,
+) -> ProgressResult:
+    """Judge actual year-to-date progress (base unit) against the plan's expected progress at ``at``."""
+    start, _ = year_bounds(plan.year)
+    fraction = plan.expected_fraction(at)
+    expected = plan.target * fraction
+    actual_fraction = actual_ytd / plan.target
+    elapsed = at - start
+    if elapsed < timedelta(days=thresholds.min_elapsed_days):
+        reason = f"{max(elapsed.days, 0)} day(s) of {plan.year} elapsed; judged from day {thresholds.min_elapsed_days}"
+        return ProgressResult(None, actual_fraction, fraction, expected, previous, False, reason)
+    if fraction == 0:
+        return ProgressResult(None, actual_fraction, fraction, expected, previous, False, "no progress expected yet")
+    if higher_is_better:
+        ratio = actual_ytd / expected
+    elif actual_ytd > 0:
+        ratio = expected / actual_ytd
+    else:
+        return ProgressResult(None, actual_fraction, fraction, expected, None, True, "nothing used yet")
+    severity = _with_hysteresis(ratio, thresholds, previous)
+    if severity is None:
+        reason = "on track"
+    elif severity == _raw_severity(ratio, thresholds):
+        reason = "behind plan"
+    else:
+        reason = f"recovering: {severity} held until the ratio recovers by {thresholds.resolve_margin}"
+    return ProgressResult(ratio, actual_fraction, fraction, expected, severity, True, reason)
+
+
+def evaluate_staleness(last_update: datetime | None, at: datetime, cadence_days: int) -> Severity | None:
+    """Severity of a silent feed: warning after ``cadence_days`` without update, critical after twice that."""
+    if last_update is None:
+        return None
+    age = at - last_update
+    if age > timedelta(days=2 * cadence_days):
+        return "critical"
+    if age > timedelta(days=cadence_days):
+        return "warning"
+    return None
+
+
+@dataclass(frozen=True)
+class AlertKey:
+    """Identity of one alert: rule, province unit, indicator and plan basis (``""`` for staleness)."""
+
+    rule: Rule
+    province_uid: str
+    indicator: str
+    basis: str = ""
+
+    @property
+    def id(self) -> str:
+        """Key of the alert's state in the worker's table."""
+        return f"{self.rule}|{self.province_uid}|{self.indicator}|{self.basis}"
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """Where one alert stands; ``severity`` is kept after resolving (the resolve message carries it)."""
+
+    key: AlertKey
+    status: Status = "inactive"
+    severity: Severity | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    last_sent_at: datetime | None = None
+    updated_at: datetime | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form for the worker's table."""
+        return {
+            "key": {
+                "rule": self.key.rule,
+                "province_uid": self.key.province_uid,
+                "indicator": self.key.indicator,
+                "basis": self.key.basis,
+            },
+            "status": self.status,
+            "severity": self.severity,
+            "starts_at": _iso(self.starts_at),
+            "ends_at": _iso(self.ends_at),
+            "last_sent_at": _iso(self.last_sent_at),
+            "updated_at": _iso(self.updated_at),
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AlertState:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            key=AlertKey(**data["key"]),
+            status=data["status"],
+            severity=data["severity"],
+            starts_at=_parse(data["starts_at"]),
+            ends_at=_parse(data["ends_at"]),
+            last_sent_at=_parse(data["last_sent_at"]),
+            updated_at=_parse(data["updated_at"]),
+            labels=dict(data["labels"]),
+            annotations=dict(data["annotations"]),
+        )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The state after one evaluation and what happened.
+
+    ``superseded`` is set on escalation/de-escalation: the old severity's alert, resolved, to be sent along so
+    Alertmanager drops the old label set at once.
+    """
+
+    state: AlertState
+    event: Event
+    superseded: AlertState | None = None
+
+    @property
+    def sends(self) -> bool:
+        """Whether this transition is to be sent to Alertmanager."""
+        return self.event != "unchanged"
+
+
+def step(
+    state: AlertState | None,
+    new_severity: Severity | None,
+    at: datetime,
+    annotations: Mapping[str, str],
+    *,
+    key: AlertKey | None = None,
+    labels: Mapping[str, str] | None = None,
+    repeat_interval: timedelta | None = None,
+) -> Transition:
+    """Move an alert on with a new evaluation at ``at``.
+
+    ``key`` is needed when there is no state yet; ``labels`` (default: kept) are the alert's stable labels
+    without alertname and severity. With ``repeat_interval``, a firing alert due for re-sending gives
+    ``repeat``.
+    """
+    if state is None:
+        if key is None:
+            raise TypeError("step() needs the alert key when there is no state yet")
+        state = AlertState(key)
+    elif key is not None and key != state.key:
+        raise ValueError(f"key {key.id} does not match the state's {state.key.id}")
+    kept_labels = state.labels if labels is None else dict(labels)
+    updated = replace(state, updated_at=at, labels=kept_labels)
+    firing = state.status == "firing"
+
+    if new_severity is None:
+        if not firing:
+            return Transition(updated, "unchanged")
+        return Transition(replace(updated, status="resolved", ends_at=at, annotations=dict(annotations)), "resolved")
+    if not firing:
+        fired = replace(
+            updated,
+            status="firing",
+            severity=new_severity,
+            starts_at=at,
+            ends_at=None,
+            last_sent_at=None,
+            annotations=dict(annotations),
+        )
+        return Transition(fired, "fired")
+    current = replace(updated, annotations=dict(annotations))
+    if new_severity == state.severity:
+        due = repeat_interval is not None and needs_resend(state, at, repeat_interval)
+        return Transition(current, "repeat" if due else "unchanged")
+    event: Event = "escalated" if _RANK[new_severity] > _RANK[state.severity] else "deescalated"
+    superseded = replace(state, status="resolved", ends_at=at, updated_at=at, labels=kept_labels)
+    return Transition(replace(current, severity=new_severity, last_sent_at=None), event, superseded)
+
+
+def needs_resend(state: AlertState, now: datetime, interval: timedelta) -> bool:
+    """Whether to (re-)send: firing and never sent or sent ``interval`` ago, or resolved and not yet sent."""
+    if state.status == "firing":
+        return state.last_sent_at is None or now - state.last_sent_at >= interval
+    if state.status == "resolved":
+        return state.last_sent_at is None or (state.ends_at is not None and state.last_sent_at < state.ends_at)
+    return False
+
+
+def mark_sent(state: AlertState, at: datetime) -> AlertState:
+    """The state once Alertmanager accepted it at ``at``."""
+    return replace(state, last_sent_at=at)
+
+
+def _rfc3339(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_alertmanager(
+    state: AlertState,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    generator_url: str = "",
+    *,
+    now: datetime | None = None,
+    valid_for: timedelta | None = None,
+) -> dict[str, Any]:
+    """One alert of an Alertmanager API v2 ``postableAlerts`` body; labels/annotations default to the state's.
+
+    A resolved alert carries its ``endsAt``. A firing alert carries ``endsAt = now + valid_for`` when both are
+    given: without it Alertmanager resolves the alert by itself after its ``resolve_timeout`` (5 minutes by
+    default), so either pass ``valid_for`` well above the re-send interval or re-send more often than that.
+    """
+    if state.status == "inactive" or state.severity is None or state.starts_at is None:
+        raise ValueError(f"alert {state.key.id} has never fired: nothing to send")
+    body: dict[str, Any] = {
+        "labels": {
+            **(state.labels if labels is None else labels),
+            "alertname": state.key.rule,
+            "severity": state.severity,
+        },
+        "annotations": {
+            **(state.annotations if annotations is None else annotations),
+            "since": _rfc3339(state.starts_at),
+        },
+        "startsAt": _rfc3339(state.starts_at),
+    }
+    if state.status == "resolved" and state.ends_at is not None:
+        body["endsAt"] = _rfc3339(state.ends_at)
+    elif now is not None and valid_for is not None:
+        body["endsAt"] = _rfc3339(now + valid_for)
+    if generator_url:
+        body["generatorURL"] = generator_url
+    return body
+
+
+def alert_labels(key: AlertKey, province_code: str, province_name: str) -> dict[str, str]:
+    """The stable labels of an alert (alertname and severity are added by :func:`to_alertmanager`)."""
+    labels = {"province": province_code, "province_name": province_name, "indicator": key.indicator}
+    if key.basis:
+        labels["plan_basis"] = key.basis
+    return labels
+
+
+def _percent(fraction: Decimal) -> int:
+    return int((fraction * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _day(at: datetime) -> str:
+    local = at.astimezone(VN_TZ)
+    return f"{local.day} {_MONTHS[local.month - 1]}"
+
+
+def _grouped(value: Decimal, places: int) -> str:
+    text = f"{value:,.{places}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_amount(value: Decimal, base_unit: str) -> str:
+    """A base-unit amount as people read it: ``1,395 bn VND``, ``624.26 mn USD``, ``12.5 ha``, ``8,900``."""
+    if base_unit == "VND" and abs(value) >= 10**9:
+        return f"{_grouped(value / 10**9, 1)} bn VND"
+    if base_unit == "USD" and abs(value) >= 10**9:
+        return f"{_grouped(value / 10**9, 2)} bn USD"
+    if base_unit == "USD" and abs(value) >= 10**6:
+        return f"{_grouped(value / 10**6, 2)} mn USD"
+    if base_unit == "count":
+        return _grouped(value, 0)
+    return f"{_grouped(value, 2)} {base_unit}"
+
+
+def progress_annotations(
+    plan: Plan,
+    result: ProgressResult,
+    actual_ytd: Decimal,
+    at: datetime,
+    *,
+    indicator_name: str,
+    higher_is_better: bool = True,
+    runbook_url: str = "",
+) -> dict[str, str]:
+    """Annotations of a behind-plan alert; ``since`` is added from the alert state when sent."""
+    actual, expected = _percent(result.actual_fraction), _percent(result.expected_fraction)
+    gap = actual - expected
+    position = ("behind" if gap < 0 else "ahead of") if higher_is_better else ("above" if gap > 0 else "below")
+    status = result.severity or "on track"
+    name = indicator_name[:1].lower() + indicator_name[1:]
+    summary = (
+        f"{plan.province_name}: {name} is {actual}% of the {plan.year} {plan.basis} plan on {_day(at)}, "
+        f"{abs(gap)} points {position} the expected {expected}% — {status}"
+    )
+    ratio = "n/a" if result.ratio is None else f"{result.ratio:.3f}"
+    curve = f"the {plan.curve} curve" if plan.curve else "the plan's milestones"
+    description = (
+        f"{plan.province_name} ({plan.province_code}) {plan.indicator}: year-to-date "
+        f"{format_amount(actual_ytd, plan.base_unit)} against the {plan.basis} {plan.year} target of "
+        f"{format_amount(plan.target, plan.base_unit)}"
+        + (f" ({plan.source})" if plan.source else "")
+        + f"; {format_amount(result.expected_value, plan.base_unit)} expected by {_day(at)} "
+        f"{at.astimezone(VN_TZ).year} on "
+        f"{curve}; ratio {ratio}."
+    )
+    return {
+        "summary": summary,
+        "description": description,
+        "actual": format_amount(actual_ytd, plan.base_unit),
+        "expected": format_amount(result.expected_value, plan.base_unit),
+        "target": format_amount(plan.target, plan.base_unit),
+        "ratio": ratio,
+        "as_of": _rfc3339(at),
+        "runbook_url": runbook_url,
+    }
+
+
+def staleness_annotations(
+    province_name: str,
+    indicator_name: str,
+    last_update: datetime,
+    at: datetime,
+    *,
+    cadence_days: int,
+    severity: Severity | None,
+    runbook_url: str = "",
+) -> dict[str, str]:
+    """Annotations of a stale-feed alert."""
+    days = (at - last_update).days
+    name = indicator_name[:1].lower() + indicator_name[1:]
+    last = f"{_day(last_update)} {last_update.astimezone(VN_TZ).year}"
+    return {
+        "summary": (
+            f"{province_name}: no {name} update for {days} days (last {last}; "
+            f"expected every {cadence_days} days) — {severity or 'fresh'}"
+        ),
+        "description": (
+            f"The feed for {name} in {province_name} has been silent since {_rfc3339(last_update)}: "
+            f"warning after {cadence_days} days, critical after {2 * cadence_days}."
+        ),
+        "last_update": _rfc3339(last_update),
+        "as_of": _rfc3339(at),
+        "runbook_url": runbook_url,
+    }
