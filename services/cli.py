@@ -6,7 +6,7 @@ import asyncio
 import sys
 from datetime import date
 from importlib.metadata import version as package_version
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import orjson
 import typer
@@ -14,6 +14,8 @@ import typer
 from services.localkafka import BrokerError, LocalBroker
 from shared.config import KafkaSettings
 from shared.topics import PROJECT_TOPICS, ensure_topics
+
+S = TypeVar("S", bound=KafkaSettings)
 
 app = typer.Typer(
     name="tiendo",
@@ -32,6 +34,26 @@ app.add_typer(provinces_app, name="provinces")
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 1."""
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Settings from flags (those given) over ``TIENDO_*`` environment variables; errors become one line."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise CliError(f"invalid settings: {problems}") from None
+
+
+BootstrapOpt = Annotated[
+    str | None, typer.Option("--bootstrap-servers", help="Kafka host:port list [env TIENDO_BOOTSTRAP_SERVERS].")
+]
+WebPortOpt = Annotated[int | None, typer.Option("--web-port", help="HTTP port for /metrics and /health.")]
+LogLevelOpt = Annotated[str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
 
 
 def echo_json(obj: object) -> None:
@@ -58,9 +80,7 @@ def kafka_start() -> None:
     """Fetch the jars (once), format storage (once), start the broker and wait until it is ready."""
     broker = LocalBroker.from_env()
     pid = broker.start()
-    typer.echo(
-        f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})"
-    )
+    typer.echo(f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})")
 
 
 @kafka_app.command("stop")
@@ -78,18 +98,41 @@ def kafka_status() -> None:
     if pid is None:
         typer.echo(f"not running (data {broker.home})")
         raise typer.Exit(3)
-    typer.echo(
-        f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})"
-    )
+    typer.echo(f"Apache Kafka {broker.version()} running on {broker.bootstrap} (pid {pid}, data {broker.home})")
 
 
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every project topic that does not exist yet (idempotent)."""
-    created = asyncio.run(ensure_topics(KafkaSettings(), PROJECT_TOPICS))
+    settings = load_settings(KafkaSettings)
+    created = asyncio.run(ensure_topics(settings, PROJECT_TOPICS))
     for spec in PROJECT_TOPICS:
-        state = "created" if spec.name in created else "exists"
-        typer.echo(f"{spec.name:<20} {spec.partitions:>2} partitions  {state}")
+        name = settings.topic(spec.name)
+        typer.echo(f"{name:<30} {spec.partitions:>2} partitions  {'created' if name in created else 'exists'}")
+
+
+@app.command("ingest")
+def ingest(
+    bootstrap_servers: BootstrapOpt = None,
+    topic_pattern: Annotated[
+        str | None, typer.Option("--topic-pattern", help="Feed topics to consume (regex) [env TIENDO_TOPIC_PATTERN].")
+    ] = None,
+    web_port: WebPortOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """Run the ingest worker: feed topics → indicator.updates, bad events → indicator.dlq."""
+    from services.ingest.app import create_app
+    from services.ingest.settings import IngestSettings
+    from shared.faustapp import run_worker
+
+    settings = load_settings(
+        IngestSettings,
+        bootstrap_servers=bootstrap_servers,
+        topic_pattern=topic_pattern,
+        web_port=web_port,
+        log_level=log_level,
+    )
+    run_worker(create_app(settings), settings)
 
 
 @app.command("schema")
@@ -103,9 +146,7 @@ def schema() -> None:
 @provinces_app.command("resolve")
 def provinces_resolve(
     name: Annotated[str, typer.Argument(help="A province name in any spelling, or its code.")],
-    on: Annotated[
-        str | None, typer.Option(help="Date (YYYY-MM-DD) the name applies to; today if unset.")
-    ] = None,
+    on: Annotated[str | None, typer.Option(help="Date (YYYY-MM-DD) the name applies to; today if unset.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Resolve a province name or code to the unit valid on a date, and the current unit it rolls up to."""

@@ -23,6 +23,15 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: str | None = Field(None, description="CA bundle for SSL/SASL_SSL; system CAs if unset.")
+    namespace: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._-]{0,40}$",
+        description="Prefix of every project topic and consumer group: several pipelines can share a cluster.",
+    )
+
+    def topic(self, name: str) -> str:
+        """A project topic's name in this namespace."""
+        return f"{self.namespace}{name}"
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
@@ -35,7 +44,5 @@ class KafkaSettings(BaseSettings):
         if self.security_protocol.startswith("SASL"):
             kwargs["sasl_mechanism"] = self.sasl_mechanism or "PLAIN"
             kwargs["sasl_plain_username"] = self.sasl_username
-            kwargs["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
+            kwargs["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
         return kwargs

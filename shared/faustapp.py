@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,12 +12,18 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from faust.streams import _current_event
 from faust.types import EventT
 from pydantic import Field
 
 from shared.config import KafkaSettings
-from shared.logs import configure_logging
+from shared.logs import configure_logging, get_logger
+from shared.topics import TopicSpec, ensure_topics
+
+log = get_logger("tiendo.faust")
+#: Largest output message: a dead letter holds the original event (up to the broker's 1 MB default) and more.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 class WorkerSettings(KafkaSettings):
@@ -81,20 +88,43 @@ def make_app(name: str, settings: WorkerSettings, **conf: Any) -> faust.App:
         "web_metrics_enabled": False,
     }
     defaults.update(conf)
-    return faust.App(f"tiendo-{name}", **defaults)
+    return faust.App(f"{settings.namespace}tiendo-{name}", **defaults)
 
 
-def make_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
-    """The output producer: acks from all in-sync replicas and idempotence, so retries never duplicate."""
-    return AIOKafkaProducer(
-        **settings.client_kwargs(),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-        compression_type=None,
-    )
+class Outputs:
+    """The worker's output producer (acks=all, idempotent: retries never duplicate), started on first use.
+
+    aiokafka clients must be created inside the running loop, so the producer is made lazily by the agent that
+    needs it; the output topics are created first when missing.
+    """
+
+    def __init__(self, settings: KafkaSettings, client_id: str, topics: tuple[TopicSpec, ...]) -> None:
+        self.settings, self.client_id, self.topics = settings, client_id, topics
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def producer(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                await ensure_topics(self.settings, self.topics)
+                producer = AIOKafkaProducer(
+                    **self.settings.client_kwargs(),
+                    client_id=self.client_id,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                    max_batch_size=256 * 1024,
+                    max_request_size=MAX_REQUEST_BYTES,
+                )
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def stop(self) -> None:
+        """Flush and stop; safe to call when never started."""
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
 
 
 def run_worker(app: faust.App, settings: WorkerSettings) -> None:
@@ -111,6 +141,40 @@ def run_worker(app: faust.App, settings: WorkerSettings) -> None:
     )
     worker.spinner = None  # Faust's spinner handler puts the root logger at DEBUG: costly, see stream-notes
     worker.execute_from_commandline()
+
+
+def follow_pattern(app: faust.App, settings: KafkaSettings, pattern: str, interval: float) -> faust.TopicT:
+    """A channel subscribed to every topic whose name matches ``pattern``, including topics created later.
+
+    faust-streaming subscribes by topic name only (pattern topics are never subscribed: "XXX pattern does not
+    work" in its aiokafka driver), so a task lists the cluster's topics every ``interval`` seconds and
+    re-registers the channel with the new names, which makes Faust resubscribe (a consumer group rebalance).
+    """
+    channel = app.topic(pattern=re.compile(pattern))
+    # Faust batches subscription changes behind a 45 s sleep; a new feed should be read within seconds.
+    app.topics._resubscribe_sleep_lock_seconds = 1.0
+
+    @app.task
+    async def discover() -> None:
+        admin = AIOKafkaAdminClient(**settings.client_kwargs())
+        await admin.start()
+        try:
+            while True:
+                names = sorted(t for t in await admin.list_topics() if channel.pattern.fullmatch(t))
+                if names != list(channel.topics):
+                    log.info("feed_topics", topics=names)
+                    # The agent iterates a clone of the channel (clones keep the pattern): update those too.
+                    family = [t for t in list(app.topics) if t.pattern is channel.pattern]
+                    for member in (channel, *family):
+                        member.topics = list(names)
+                    for member in family:
+                        app.topics.discard(member)
+                        app.topics.add(member)
+                await asyncio.sleep(interval)
+        finally:
+            await admin.close()
+
+    return channel
 
 
 @contextmanager

@@ -46,9 +46,7 @@ TOTALS = TopicSpec(
     {"cleanup.policy": "compact"},
     "Latest quarterly total per province/indicator/year/quarter (compacted).",
 )
-PLANS = TopicSpec(
-    "plans", 1, {"cleanup.policy": "compact"}, "Plans in force; key: province/indicator/year/basis."
-)
+PLANS = TopicSpec("plans", 1, {"cleanup.policy": "compact"}, "Plans in force; key: province/indicator/year/basis.")
 ALERTS = TopicSpec(
     "alerts", 1, {"retention.ms": str(400 * 24 * 3600 * 1000)}, "Alert history: every firing and resolve."
 )
@@ -70,16 +68,19 @@ class TopicError(RuntimeError):
 
 
 async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; return the names created. Idempotent."""
+    """Create the topics (in the settings' namespace) that do not exist yet; return the names created. Idempotent.
+
+    Feed topics belong to their publishers and are never namespaced: pass them with an empty-namespace settings.
+    """
     admin = AIOKafkaAdminClient(**settings.client_kwargs())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [s for s in specs if s.name not in existing]
+        missing = [s for s in specs if settings.topic(s.name) not in existing]
         if not missing:
             return []
         response = await admin.create_topics(
-            [NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config)) for s in missing]
+            [NewTopic(settings.topic(s.name), s.partitions, 1, topic_configs=dict(s.config)) for s in missing]
         )
         created = []
         for name, code, message, *_ in response.topic_errors:

@@ -1,0 +1,63 @@
+"""Prometheus metrics of the ingest worker."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from shared.metrics import WorkerMetrics
+from shared.normalise import RawEvent, Reason, Triage
+
+
+class IngestMetrics:
+    """``tiendo_ingest_*``: outcomes, reasons, per-province counts and freshness, latency, lag."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.worker = WorkerMetrics("ingest", registry)
+        self.events = Counter(
+            "tiendo_ingest_events_total", "Feed events processed, by outcome.", ["outcome"], registry=registry
+        )
+        self.rejections = Counter(
+            "tiendo_ingest_rejections_total",
+            "Events sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.corrections = Counter(
+            "tiendo_ingest_corrections_total", "Accepted events that correct an earlier revision.", registry=registry
+        )
+        self.accepted_by_province = Counter(
+            "tiendo_ingest_province_accepted_total",
+            "Accepted events per province code (the unit valid on the event's date; at most 97 codes).",
+            ["province"],
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            "tiendo_ingest_province_last_event_timestamp_seconds",
+            "Broker time of the latest accepted event per province code (feed freshness).",
+            ["province"],
+            registry=registry,
+        )
+        self.dedupe_keys = Gauge("tiendo_ingest_dedupe_keys", "Event ids held in the dedupe state.", registry=registry)
+        for outcome in ("accepted", "duplicate", "rejected"):
+            self.events.labels(outcome)
+        for reason in Reason:
+            self.rejections.labels(reason.value)
+
+    def observe_batch(self, result: Triage, raws: list[RawEvent], done: float) -> None:
+        """Count one processed batch; ``done`` is the Unix time its outputs were acknowledged."""
+        self.events.labels("accepted").inc(len(result.accepted))
+        self.events.labels("duplicate").inc(len(result.duplicates))
+        self.events.labels("rejected").inc(len(result.rejected))
+        for reason, n in Tally(r.reason.value for _, r in result.rejected).items():
+            self.rejections.labels(reason).inc(n)
+        corrections = 0
+        for _, update, seen in result.accepted:
+            corrections += seen == "correction"
+            self.accepted_by_province.labels(update.province_code).inc()
+            self.last_event.labels(update.province_code).set(update.received_at.timestamp())
+        self.corrections.inc(corrections)
+        self.worker.batch_size.observe(len(raws))
+        for raw in raws:
+            self.worker.latency.observe(max(0.0, done - raw.received_at.timestamp()))
