@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import orjson
 import typer
 
+from services.ingest.cli import dlq_app, publish
 from services.localkafka import BrokerError, LocalBroker
 from shared.config import KafkaSettings
 from shared.topics import PROJECT_TOPICS, ensure_topics
@@ -30,6 +31,8 @@ provinces_app = typer.Typer(help="The province registry (63 pre-merger and 34 po
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(provinces_app, name="provinces")
+app.command("publish")(publish)
+app.add_typer(dlq_app, name="dlq")
 
 
 class CliError(Exception):
@@ -111,6 +114,27 @@ def topics_create() -> None:
         typer.echo(f"{name:<30} {spec.partitions:>2} partitions  {'created' if name in created else 'exists'}")
 
 
+@topics_app.command("create-feed")
+def topics_create_feed(
+    name: Annotated[str, typer.Argument(help="Feed name: 'bac-giang' or 'feed.bac-giang' (the topic is feed.<name>).")],
+    partitions: Annotated[int, typer.Option("--partitions", min=1, help="Partitions of a new topic.")] = 1,
+    bootstrap_servers: BootstrapOpt = None,
+) -> None:
+    """Create a province's feed topic feed.<name> if it does not exist (feed topics are never namespaced)."""
+    from shared.topics import TopicError, feed_topic
+
+    try:
+        spec = feed_topic(name, partitions)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    settings = load_settings(KafkaSettings, bootstrap_servers=bootstrap_servers, namespace="")
+    try:
+        created = asyncio.run(ensure_topics(settings, (spec,)))
+    except TopicError as exc:
+        raise CliError(str(exc)) from None
+    typer.echo(f"{spec.name:<30} {spec.partitions:>2} partitions  {'created' if created else 'exists'}")
+
+
 @app.command("ingest")
 def ingest(
     bootstrap_servers: BootstrapOpt = None,
@@ -131,6 +155,23 @@ def ingest(
         topic_pattern=topic_pattern,
         web_port=web_port,
         log_level=log_level,
+    )
+    run_worker(create_app(settings), settings)
+
+
+@app.command("aggregate")
+def aggregate(
+    bootstrap_servers: BootstrapOpt = None,
+    web_port: WebPortOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """Run the aggregate worker: indicator.updates → quarterly totals (table, indicator.totals, HTTP API)."""
+    from services.aggregate.app import create_app
+    from services.aggregate.settings import AggregateSettings
+    from shared.faustapp import run_worker
+
+    settings = load_settings(
+        AggregateSettings, bootstrap_servers=bootstrap_servers, web_port=web_port, log_level=log_level
     )
     run_worker(create_app(settings), settings)
 

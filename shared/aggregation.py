@@ -139,8 +139,8 @@ class QuarterTotal:
             "indicator": self.indicator,
             "year": self.year,
             "quarter": self.quarter,
-            "value": str(self.value),
-            "ytd": str(self.ytd),
+            "value": format(self.value, "f"),
+            "ytd": format(self.ytd, "f"),
             "base_unit": self.base_unit,
             "events": self.events,
             "last_as_of": _iso(self.last_as_of),
@@ -172,9 +172,7 @@ class _Entry:
 
     __slots__ = ("as_of", "quarter", "reading", "revision", "seq", "value")
 
-    def __init__(
-        self, revision: int, quarter: int, *, reading: bool, value: Decimal, as_of: int, seq: int
-    ) -> None:
+    def __init__(self, revision: int, quarter: int, *, reading: bool, value: Decimal, as_of: int, seq: int) -> None:
         self.revision = revision
         self.quarter = quarter
         self.reading = reading
