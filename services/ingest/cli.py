@@ -72,7 +72,7 @@ def publish(
     """
     from services.cli import CliError, load_settings
     from shared.config import KafkaSettings
-    from shared.feedfiles import FeedFileError, count_records
+    from shared.feedfiles import FeedFileError, count_records, read_feed_file
     from shared.topics import feed_topic
 
     try:
@@ -81,6 +81,7 @@ def publish(
         raise CliError(f"--topic: {exc}") from None
     settings = load_settings(KafkaSettings, bootstrap_servers=bootstrap_servers)
     try:
+        read_feed_file(file)  # checks the suffix and that the file exists, reads nothing
         total = count_records(file)
     except FeedFileError as exc:
         raise CliError(str(exc)) from None
@@ -96,8 +97,7 @@ async def _publish(settings: KafkaSettings, path: Path, topic: str, total: int) 
     from services.cli import CliError
     from shared.feedfiles import FeedFileError, read_feed_file
 
-    missing = await _missing_topics(settings, [topic])
-    if missing:
+    if topic not in await _partition_counts(settings, [topic]):
         raise CliError(f"topic {topic} does not exist: create it first with 'tiendo topics create-feed {topic}'")
     producer = await _start_producer(settings, "tiendo-publish")
     sent = 0
@@ -229,7 +229,7 @@ def dlq_replay(
     verb = "would be replayed" if dry_run else "replayed"
     for source, n in sorted(per_topic.items()):
         status = "not replayed: the topic no longer exists" if source in missing else verb
-        typer.echo(f"{source}  {n} events {status}")
+        typer.echo(f"{source}  {_events(n)} {status}")
     done = sum(n for source, n in per_topic.items() if source not in missing)
     extra = []
     if counts["matching"] - counts["null"] > len(originals):
@@ -237,7 +237,7 @@ def dlq_replay(
     if counts["null"]:
         extra.append(f"{counts['null']} letters of null messages skipped")
     typer.echo(
-        f"{done} events {verb} from {counts['matching']} matching dead letters in {topic}"
+        f"{_events(done)} {verb} from {counts['matching']} matching dead letters in {topic}"
         + (f" ({'; '.join(extra)})" if extra else "")
     )
     if missing:
@@ -279,6 +279,11 @@ async def _scan_dlq(
     from services.cli import CliError
     from shared.deadletter import DeadLetter
 
+    partitions = (await _partition_counts(settings, [topic])).get(topic)
+    if partitions is None:
+        return False
+    counts["partitions"] = partitions
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer = AIOKafkaConsumer(
         **settings.client_kwargs(),
         client_id="tiendo-dlq",
@@ -288,10 +293,6 @@ async def _scan_dlq(
     )
     try:
         await consumer.start()
-        if topic not in await consumer.topics():
-            return False
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        counts["partitions"] = len(tps)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -333,16 +334,14 @@ async def _replay(settings: KafkaSettings, originals: dict[tuple[str, bytes | No
 
     from services.cli import CliError
 
-    missing = await _missing_topics(settings, sorted({source for source, _, _ in originals}))
+    sources = sorted({source for source, _, _ in originals})
+    partitions = await _partition_counts(settings, sources)
     producer = await _start_producer(settings, "tiendo-dlq-replay")
     try:
-        partitions: dict[str, int] = {}
         pending: list[asyncio.Future[Any]] = []
         for (source, key, value), partition in originals.items():
-            if source in missing:
-                continue
             if source not in partitions:
-                partitions[source] = len(await producer.partitions_for(source))
+                continue
             pending.append(
                 await producer.send(
                     source, value, key=key, partition=partition if partition < partitions[source] else None
@@ -356,13 +355,14 @@ async def _replay(settings: KafkaSettings, originals: dict[tuple[str, bytes | No
         raise CliError(f"replaying dead letters failed: {exc!r}") from None
     finally:
         await producer.stop()
-    return missing
+    return [source for source in sources if source not in partitions]
 
 
 # --- shared helpers -----------------------------------------------------------------------------------------------
 
 
-async def _missing_topics(settings: KafkaSettings, topics: list[str]) -> list[str]:
+async def _partition_counts(settings: KafkaSettings, topics: list[str]) -> dict[str, int]:
+    """Partitions of each of ``topics`` that exists (missing topics are left out)."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
@@ -372,11 +372,13 @@ async def _missing_topics(settings: KafkaSettings, topics: list[str]) -> list[st
     try:
         await admin.start()
         existing = set(await admin.list_topics())
+        wanted = [t for t in topics if t in existing]
+        described = await admin.describe_topics(wanted) if wanted else []
     except KafkaError as exc:
         raise CliError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc!r}") from None
     finally:
         await admin.close()
-    return [t for t in topics if t not in existing]
+    return {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0 and d["partitions"]}
 
 
 async def _start_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
@@ -400,6 +402,10 @@ async def _start_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaPr
         await producer.stop()
         raise CliError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc!r}") from None
     return producer
+
+
+def _events(n: int) -> str:
+    return f"{n} event" if n == 1 else f"{n} events"
 
 
 def _preview(data: bytes | None) -> str:
