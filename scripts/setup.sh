@@ -20,7 +20,7 @@ deploy/kafka/fetch-jars.sh
 if [[ ${1:-} == --monitoring ]]; then
   missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
-  command -v alertmanager >/dev/null && command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+  command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
   if ((${#missing[@]})); then
     sudo=""
     [[ $(id -u) -eq 0 ]] || sudo=sudo

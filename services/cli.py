@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import orjson
 import typer
 
+from services.alert.plans_cli import PlansError, plans_app
 from services.ingest.cli import dlq_app, publish
 from services.localkafka import BrokerError, LocalBroker
 from shared.config import KafkaSettings
@@ -31,6 +32,7 @@ provinces_app = typer.Typer(help="The province registry (63 pre-merger and 34 po
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
 app.add_typer(provinces_app, name="provinces")
+app.add_typer(plans_app, name="plans")
 app.command("publish")(publish)
 app.add_typer(dlq_app, name="dlq")
 
@@ -176,6 +178,157 @@ def aggregate(
     run_worker(create_app(settings), settings)
 
 
+#: base unit → (divisor, display unit, decimals) of the human figures ``tiendo totals`` prints.
+_HUMAN_UNITS = {
+    "VND": (10**9, "tỷ đồng", 2),
+    "USD": (10**6, "triệu USD", 2),
+    "ha": (1, "ha", 2),
+    "%": (1, "%", 2),
+}
+
+
+@app.command("totals")
+def totals(
+    *,
+    province: Annotated[str | None, typer.Option("--province", help="Province name (any spelling) or code.")] = None,
+    indicator: Annotated[str | None, typer.Option("--indicator", help="Indicator id ('tiendo indicators').")] = None,
+    year: Annotated[int | None, typer.Option("--year", help="Year, 2000-2999.")] = None,
+    quarter: Annotated[int | None, typer.Option("--quarter", help="Quarter, 1-4.")] = None,
+    view: Annotated[
+        str | None, typer.Option("--view", help="unit: units as they were; current: rolled up after the merger.")
+    ] = None,
+    url: Annotated[
+        str, typer.Option("--url", envvar="TIENDO_AGGREGATE_URL", help="The aggregate worker's HTTP address.")
+    ] = "http://127.0.0.1:6067",
+    json: Annotated[bool, typer.Option("--json", help="Print the JSON rows.")] = False,
+) -> None:
+    """Show quarterly totals from the aggregate worker's totals API (GET /totals)."""
+    params = {"province": province, "indicator": indicator, "year": year, "quarter": quarter, "view": view}
+    rows = _fetch_totals(url, {k: v for k, v in params.items() if v is not None})
+    if json:
+        echo_json(rows)
+    elif not rows:
+        typer.echo("no totals match")
+    else:
+        _print_totals(rows)
+
+
+def _fetch_totals(url: str, params: dict[str, object]) -> list[dict]:
+    """``GET <url>/totals``: the rows, or a one-line CliError (the API's 400 message, an unreachable worker)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    base = url.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise CliError(f"--url: {url!r} is not an http:// or https:// address")
+    query = urllib.parse.urlencode(params)
+    target = f"{base}/totals" + (f"?{query}" if query else "")
+    try:
+        with urllib.request.urlopen(target, timeout=10) as resp:  # noqa: S310 - scheme checked above
+            body = orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            message = orjson.loads(raw)["error"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            message = f"HTTP {exc.code} {exc.reason}: {raw[:200].decode(errors='replace')}"
+        raise CliError(" ".join(str(message).split())) from None
+    except (urllib.error.URLError, OSError) as exc:  # refused, unknown host, timed out
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise CliError(f"the aggregate worker is not reachable at {base} ({reason})") from None
+    except orjson.JSONDecodeError:
+        raise CliError(f"{target} did not answer JSON: is {base} the aggregate worker?") from None
+    rows = body.get("totals") if isinstance(body, dict) else None
+    if not isinstance(rows, list):
+        raise CliError(f"{target} answered without a 'totals' list: is {base} the aggregate worker?")
+    return rows
+
+
+def _human(raw: object, base_unit: str) -> tuple[str, str]:
+    """An exact base-unit value as a rounded figure with thousands separators in a readable unit."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return str(raw), base_unit
+    divisor, shown_unit, decimals = _HUMAN_UNITS.get(base_unit, (1, base_unit, 0))
+    value /= divisor
+    if decimals == 0 and value != value.to_integral_value():
+        decimals = 2
+    return f"{value:,.{decimals}f}", shown_unit
+
+
+def _print_totals(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from shared.provinces import MERGER_DATE, UnknownProvinceError, registry
+
+    reg = registry()
+    names = {p.uid: p.name for p in reg.all_units()}
+
+    def province_label(unit: str) -> str:
+        name = names.get(unit)
+        if name is None:  # current view: the unit is a current province's code
+            try:
+                name = reg.get(unit, on=MERGER_DATE).name
+            except UnknownProvinceError:
+                name = ""
+        return f"{unit.split('@', maxsplit=1)[0]} {name}".strip()
+
+    table = Table("province", "indicator", "year", "quarter", "value", "year to date", "unit", "events", "last as of")
+    for column in table.columns[4:6] + table.columns[7:8]:
+        column.justify = "right"
+    for row in rows:
+        base_unit = str(row.get("base_unit", ""))
+        value, shown_unit = _human(row.get("value"), base_unit)
+        ytd, _ = _human(row.get("ytd"), base_unit)
+        as_of = row.get("last_as_of")
+        table.add_row(
+            province_label(str(row.get("unit", ""))),
+            str(row.get("indicator", "")),
+            str(row.get("year", "")),
+            f"Q{row.get('quarter', '?')}",
+            value,
+            ytd,
+            shown_unit,
+            str(row.get("events", "")),
+            str(as_of)[:10] if as_of else "-",
+        )
+    Console().print(table)
+
+
+@app.command("alert")
+def alert(
+    bootstrap_servers: BootstrapOpt = None,
+    alertmanager_url: Annotated[
+        list[str] | None,
+        typer.Option("--alertmanager-url", help="Alertmanager base URL (repeatable) [env TIENDO_ALERTMANAGER_URLS]."),
+    ] = None,
+    clock: Annotated[
+        str | None, typer.Option("--clock", help="wall (live) or event (replays) [env TIENDO_CLOCK].")
+    ] = None,
+    web_port: WebPortOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """Run the alert worker: plans + indicator.totals → pages to Alertmanager and the alerts topic."""
+    from services.alert.app import create_app
+    from services.alert.settings import AlertSettings
+    from shared.faustapp import run_worker
+
+    settings = load_settings(
+        AlertSettings,
+        bootstrap_servers=bootstrap_servers,
+        alertmanager_urls=",".join(alertmanager_url) if alertmanager_url else None,
+        clock=clock,
+        web_port=web_port,
+        log_level=log_level,
+    )
+    run_worker(create_app(settings), settings)
+
+
 @app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of feed events (v1)."""
@@ -264,7 +417,7 @@ def main() -> None:
     except typer.Abort:
         typer.echo("tiendo: aborted", err=True)
         sys.exit(130)
-    except (CliError, BrokerError) as exc:
+    except (CliError, BrokerError, PlansError) as exc:
         typer.echo(f"tiendo: error: {exc}", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,200 @@
+"""The alert worker: plans and quarterly totals in, pages to Alertmanager (and the alerts topic) out.
+
+Thin Faust layer over ``shared.evaluation``/``shared.alerting``: tables hold plans, the year-to-date figures
+and the alert states (changelogged, so a restart neither re-pages nor forgets); evaluation runs when totals
+or plans change and on a timer; delivery runs in its own task, retrying until receivers accept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import faust
+import orjson
+from prometheus_client import CollectorRegistry
+
+from services.alert.delivery import Delivery
+from services.alert.metrics import AlertMetrics
+from services.alert.settings import AlertSettings
+from shared.alerting import BEHIND_PLAN, FEED_STALE, AlertKey, AlertState, Transition, mark_sent, to_alertmanager
+from shared.evaluation import UNIT_VIEW, Evaluator, SeriesFigures, plan_series_key
+from shared.faustapp import Outputs, make_app
+from shared.logs import get_logger
+from shared.metrics import add_http_endpoints
+from shared.plans import Plan
+from shared.topics import ALERTS, PLANS, TOTALS
+
+log = get_logger("tiendo.alert")
+
+
+def create_app(settings: AlertSettings, registry: CollectorRegistry | None = None) -> faust.App:  # noqa: PLR0915
+    """Build the alert Faust app."""
+    registry = registry or CollectorRegistry()
+    metrics = AlertMetrics(registry)
+    delivery = Delivery(settings.alertmanager_urls, settings.webhook_url, registry)
+    app = make_app("alert", settings)
+    totals_topic = app.topic(settings.topic(TOTALS.name))
+    plans_topic = app.topic(settings.topic(PLANS.name))
+
+    def table(name: str) -> faust.Table:
+        # Small state, written from timers too: one partition, in memory, rebuilt from its changelog on start
+        # ("memory:///": Faust ignores a bare "memory://", which is a falsy URL, and falls back to RocksDB).
+        return app.Table(name, partitions=1, use_partitioner=True, store="memory:///", key_type=bytes, value_type=bytes)
+
+    plans, figures, alerts = table("plans"), table("figures"), table("alerts")
+    outputs = Outputs(settings, "tiendo-alert-out", (ALERTS,))
+    evaluator = Evaluator(
+        settings.thresholds.to_thresholds(),
+        {k: v.to_thresholds() for k, v in settings.threshold_overrides.items()},
+        settings.runbook_url,
+    )
+    wake = asyncio.Event()
+    superseded: dict[str, dict[str, Any]] = {}  # old-severity alerts to resolve, delivered with the next round
+    valid_for = timedelta(seconds=max(300.0, 5 * settings.resend_interval_s))
+
+    def now() -> datetime:
+        """Evaluation time: the wall clock, or in event mode the latest as_of of any series."""
+        if settings.clock == "wall":
+            return datetime.now(UTC)
+        latest = [f.last_as_of for f in all_figures() if f.last_as_of is not None]
+        return max(latest, default=datetime.now(UTC))
+
+    def all_figures() -> list[SeriesFigures]:
+        return [SeriesFigures.from_dict(orjson.loads(v)) for v in figures.values()]
+
+    def load_state(alert_id: str) -> AlertState | None:
+        raw = alerts.get(alert_id.encode())
+        return None if raw is None else AlertState.from_dict(orjson.loads(raw))
+
+    async def record(transition: Transition | None, at: datetime) -> None:
+        if transition is None:
+            return
+        state = transition.state
+        alerts[state.key.id.encode()] = orjson.dumps(state.to_dict())
+        metrics.evaluations.labels(state.key.rule).inc()
+        if not transition.sends:
+            return
+        metrics.transitions.labels(state.key.rule, transition.event).inc()
+        if transition.superseded is not None:
+            superseded[f"{state.key.id}|{transition.superseded.severity}"] = to_alertmanager(transition.superseded)
+        history = {"event": transition.event, "evaluated_at": at.isoformat(), "alert": state.to_dict()}
+        producer = await outputs.producer()
+        await producer.send(settings.topic(ALERTS.name), orjson.dumps(history), key=state.key.id.encode())
+        log.info("alert", change=transition.event, alert=state.key.id, severity=state.severity)
+        wake.set()
+
+    async def evaluate(series: set[str] | None = None) -> None:
+        """Evaluate plans of the given series (all of them, and staleness, when None)."""
+        at = now()
+        for raw in list(plans.values()):
+            plan = Plan.from_dict(orjson.loads(raw))
+            key = plan_series_key(plan)
+            if (series is not None and key not in series) or not evaluator.in_force(plan, at):
+                continue
+            raw_figures = figures.get(key.encode())
+            found = None if raw_figures is None else SeriesFigures.from_dict(orjson.loads(raw_figures))
+            alert_id = AlertKey(BEHIND_PLAN, plan.province_uid, plan.indicator, plan.basis).id
+            try:
+                transition = evaluator.behind_plan(plan, found, load_state(alert_id), at)
+            except Exception:  # one plan's bad data must not stop the others
+                log.exception("evaluation_failed", plan=plan.key)
+                continue
+            await record(transition, at)
+            if transition is not None:
+                labels = (plan.province_code, plan.indicator, plan.basis)
+                ratio = transition.state.annotations.get("ratio_value")
+                if ratio:
+                    metrics.ratio.labels(*labels).set(float(Decimal(ratio)))
+                metrics.actual_fraction.labels(*labels).set(float(found.ytd / plan.target) if found else 0.0)
+                metrics.expected_fraction.labels(*labels).set(float(plan.expected_fraction(at)))
+        if series is None:
+            for fig in all_figures():
+                if fig.view == UNIT_VIEW and fig.year == at.year:
+                    state = load_state(AlertKey(FEED_STALE, fig.unit, fig.indicator).id)
+                    try:
+                        transition = evaluator.staleness(fig, state, at)
+                    except Exception:  # one series' bad data must not stop the others
+                        log.exception("evaluation_failed", series=fig.key)
+                        continue
+                    await record(transition, at)
+        metrics.count_firing(AlertState.from_dict(orjson.loads(v)) for v in alerts.values())
+
+    @app.agent(plans_topic)
+    async def follow_plans(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            key = event.message.key
+            if event.message.value is None:
+                plans.pop(key, None)
+                continue
+            plan = Plan.from_dict(orjson.loads(event.message.value))
+            plans[key] = event.message.value
+            await evaluate({plan_series_key(plan)})
+
+    @app.agent(totals_topic)
+    async def follow_totals(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
+            changed: dict[str, SeriesFigures] = {}
+            for event in events:
+                if event.message.value is None:
+                    continue
+                total = orjson.loads(event.message.value)
+                key = f"{total['view']}/{total['unit']}|{total['indicator']}|{total['year']}"
+                previous = changed.get(key)
+                if previous is None and (raw := figures.get(key.encode())) is not None:
+                    previous = SeriesFigures.from_dict(orjson.loads(raw))
+                changed[key] = SeriesFigures.from_total(total, previous)
+            for key, fig in changed.items():
+                figures[key.encode()] = orjson.dumps(fig.to_dict())
+            await evaluate(set(changed))
+            metrics.worker.batch_size.observe(len(events))
+
+    @app.timer(interval=settings.evaluate_interval_s)
+    async def evaluate_all() -> None:
+        await evaluate(None)
+
+    @app.task
+    async def deliver() -> None:
+        """Send alerts whose delivery is due; retry failures each round; re-send firing alerts periodically."""
+        await app.tables.recovery.completed.wait()
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=min(10.0, settings.resend_interval_s))
+                wake.clear()
+                await deliver_due()
+        finally:
+            await delivery.close()
+            await outputs.stop()
+
+    async def deliver_due() -> None:
+        wall = datetime.now(UTC)
+        resend = timedelta(seconds=settings.resend_interval_s)
+        due = []
+        for raw in list(alerts.values()):
+            state = AlertState.from_dict(orjson.loads(raw))
+            firing_due = state.status == "firing" and (
+                state.last_sent_at is None or wall - state.last_sent_at >= resend
+            )
+            if firing_due or (state.status == "resolved" and state.last_sent_at is None):
+                due.append(state)
+        extra = dict(superseded)
+        if not due and not extra:
+            return
+        body = [to_alertmanager(s, now=wall, valid_for=valid_for) for s in due] + list(extra.values())
+        if await delivery.send(body):
+            for state in due:
+                alerts[state.key.id.encode()] = orjson.dumps(mark_sent(state, wall).to_dict())
+            for key in extra:
+                superseded.pop(key, None)
+
+    @app.page("/alerts")
+    async def list_alerts(web: Any, request: Any) -> Any:
+        states = [orjson.loads(v) for v in alerts.values()]
+        return web.json({"alerts": sorted(states, key=lambda s: (s["status"] != "firing", s["key"]["rule"]))})
+
+    add_http_endpoints(app, registry, recovers_tables=True)
+    return app

@@ -1,0 +1,61 @@
+"""Prometheus metrics of the alert worker."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from shared.alerting import BEHIND_PLAN, FEED_STALE, AlertState
+from shared.metrics import WorkerMetrics
+
+
+class AlertMetrics:
+    """``tiendo_alert_*``: alerts firing, evaluations, progress ratios (deliveries live in ``Delivery``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.worker = WorkerMetrics("alert", registry)
+        self.firing = Gauge(
+            "tiendo_alert_firing",
+            "Alerts firing now, by rule and severity.",
+            ["alertname", "severity"],
+            registry=registry,
+        )
+        self.evaluations = Counter(
+            "tiendo_alert_evaluations_total", "Rule evaluations, by rule.", ["alertname"], registry=registry
+        )
+        self.transitions = Counter(
+            "tiendo_alert_transitions_total",
+            "Alert state changes that page: fired, escalated, deescalated, resolved.",
+            ["alertname", "event"],
+            registry=registry,
+        )
+        self.ratio = Gauge(
+            "tiendo_alert_progress_ratio",
+            "Year-to-date progress / expected progress per province code, indicator and plan basis (1 = on plan).",
+            ["province", "indicator", "plan_basis"],
+            registry=registry,
+        )
+        self.expected_fraction = Gauge(
+            "tiendo_alert_expected_progress_ratio",
+            "Fraction of the yearly target expected by now on the plan's curve.",
+            ["province", "indicator", "plan_basis"],
+            registry=registry,
+        )
+        self.actual_fraction = Gauge(
+            "tiendo_alert_actual_progress_ratio",
+            "Fraction of the yearly target reached (year-to-date / target).",
+            ["province", "indicator", "plan_basis"],
+            registry=registry,
+        )
+        for rule in (BEHIND_PLAN, FEED_STALE):
+            self.evaluations.labels(rule)
+            for severity in ("warning", "critical"):
+                self.firing.labels(rule, severity)
+
+    def count_firing(self, states: Iterable[AlertState]) -> None:
+        tally = Tally((s.key.rule, s.severity) for s in states if s.status == "firing")
+        for rule in (BEHIND_PLAN, FEED_STALE):
+            for severity in ("warning", "critical"):
+                self.firing.labels(rule, severity).set(tally[(rule, severity)])
