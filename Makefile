@@ -9,5 +9,6 @@ test: setup
 	.venv/bin/ruff format --check .
 	.venv/bin/pytest
 
+# Virtual environment, Kafka jars, and Debian's Prometheus and Alertmanager when missing.
 setup:
-	scripts/setup.sh
+	scripts/setup.sh --monitoring
