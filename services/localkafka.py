@@ -34,7 +34,7 @@ class LocalBroker:
     home: Path = ROOT / ".var" / "kafka"
     host: str = "127.0.0.1"
     port: int = 9092
-    controller_port: int = 9093
+    controller_port: int = 9095
     heap: str = "512m"
 
     @classmethod
@@ -167,9 +167,7 @@ class LocalBroker:
                 return proc.pid
             time.sleep(0.5)
         self.stop()
-        raise BrokerError(
-            f"broker did not answer on {self.bootstrap} within {timeout:.0f}s:\n{self.log_tail()}"
-        )
+        raise BrokerError(f"broker did not answer on {self.bootstrap} within {timeout:.0f}s:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker this folder started (that PID only). True if one was running."""
@@ -199,15 +197,11 @@ def fetch_jars() -> None:
     try:
         subprocess.run([str(KAFKA_DEPLOY / "fetch-jars.sh"), str(LIBS)], check=True, capture_output=True)
     except subprocess.CalledProcessError as exc:
-        raise BrokerError(
-            f"fetching Kafka jars failed: {exc.stderr.decode(errors='replace')[-2000:]}"
-        ) from exc
+        raise BrokerError(f"fetching Kafka jars failed: {exc.stderr.decode(errors='replace')[-2000:]}") from exc
 
 
 def _run_java(classpath: str, main: str, *args: str) -> None:
-    proc = subprocess.run(
-        ["java", "-cp", classpath, main, *args], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(["java", "-cp", classpath, main, *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise BrokerError(f"{main} failed: {(proc.stderr or proc.stdout)[-2000:]}")
 
