@@ -1,0 +1,558 @@
+"""The pure ingest core: ``normalise`` (event bytes → IndicatorUpdate or a typed Rejection) and ``triage`` (dedupe)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.events import FeedEvent
+from shared.indicators import CATALOGUE
+from shared.normalise import MAX_EVENT_BYTES, RawEvent, Reason, Rejection, Seen, normalise, triage
+from shared.updates import IndicatorUpdate, Origin
+
+#: Broker time of the events in the tables: after every as_of used there.
+RECEIVED = datetime(2025, 12, 1, 3, 0, tzinfo=UTC)
+ORIGIN = Origin("feed.bac-giang", 2, 41)
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    """A valid event (Bắc Giang budget revenue, Q1 2024) with some fields replaced; ``None`` drops a field."""
+    event = {
+        "event_id": "bg-2024-q1-ngansach",
+        "province": "Bắc Giang",
+        "indicator": "state_budget_revenue",
+        "as_of": "2024-03-31",
+        "value": "4.680",
+        "unit": "tỷ đồng",
+        "mode": "ytd",
+    }
+    event.update(fields)
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def ev(**fields: Any) -> bytes:
+    return json.dumps(body(**fields), ensure_ascii=False).encode()  # stdlib json: integers of any size
+
+
+def norm(raw: bytes | None, received_at: datetime = RECEIVED, origin: Origin = ORIGIN) -> IndicatorUpdate:
+    return normalise(raw, origin, received_at)
+
+
+def rejection(raw: bytes | None, received_at: datetime = RECEIVED) -> Rejection:
+    with pytest.raises(Rejection) as info:
+        norm(raw, received_at)
+    return info.value
+
+
+# --- valid events ------------------------------------------------------------------------------------------------
+
+# (event fields, expected unit uid, exact base value, (year, quarter) in Vietnam time, current_code)
+VALID: dict[str, tuple[dict[str, Any], str, Decimal, tuple[int, int], str]] = {
+    "vi number, vi unit": ({}, "24", Decimal("4680e9"), (2024, 1), "24"),
+    "en number, en unit": (
+        {"province": "BAC GIANG", "value": "4,680", "unit": "billion VND"},
+        "24",
+        Decimal("4680e9"),
+        (2024, 1),
+        "24",
+    ),
+    "unit without diacritics": ({"province": "bac-giang", "unit": "ty dong"}, "24", Decimal("4680e9"), (2024, 1), "24"),
+    "tỉ spelling, JSON integer": ({"value": 4680, "unit": "tỉ VND"}, "24", Decimal("4680e9"), (2024, 1), "24"),
+    "nghìn tỷ": (
+        {
+            "province": "Tỉnh Bắc Giang",
+            "indicator": "industrial_production_value",
+            "value": 150,
+            "unit": "nghìn tỷ đồng",
+        },
+        "24",
+        Decimal("150e12"),
+        (2024, 1),
+        "24",
+    ),
+    "code, million USD": (
+        {"province": "24", "indicator": "investment_attracted", "value": "624.26", "unit": "million USD"},
+        "24",
+        Decimal("624260000"),
+        (2024, 1),
+        "24",
+    ),
+    "triệu USD with vi decimal comma": (
+        {"indicator": "import_export_value", "value": "1.234,5", "unit": "triệu USD"},
+        "24",
+        Decimal("1234500000"),
+        (2024, 1),
+        "24",
+    ),
+    "JSON float": (
+        {"indicator": "investment_attracted", "value": 624.26, "unit": "USD million"},
+        "24",
+        Decimal("624260000"),
+        (2024, 1),
+        "24",
+    ),
+    "m² to ha": (
+        {"province": "Lạng Sơn", "indicator": "site_clearance_area", "value": 12500, "unit": "m2", "mode": "delta"},
+        "20",
+        Decimal("1.25"),
+        (2024, 1),
+        "20",
+    ),
+    "km² to ha": (
+        {"province": "Lang Son", "indicator": "site_clearance_area", "value": "0,5", "unit": "km²"},
+        "20",
+        Decimal("50"),
+        (2024, 1),
+        "20",
+    ),
+    "households": (
+        {"province": "Hà Nội", "indicator": "site_clearance_households", "value": "1.250", "unit": "hộ dân"},
+        "01",
+        Decimal("1250"),
+        (2024, 1),
+        "01",
+    ),
+    "enterprises, en": (
+        {"province": "Ha Noi", "indicator": "new_enterprises", "value": "1,250", "unit": "enterprises"},
+        "01",
+        Decimal("1250"),
+        (2024, 1),
+        "01",
+    ),
+    "VND with grouped digits": (
+        {"value": "4.680.000.000", "unit": "VND"},
+        "24",
+        Decimal("4680000000"),
+        (2024, 1),
+        "24",
+    ),
+    "grdp growth in percent": (
+        {"province": "TP.HCM", "indicator": "grdp_growth", "value": "7,5", "unit": "%"},
+        "79",
+        Decimal("7.5"),
+        (2024, 1),
+        "79",
+    ),
+    "UTC evening is next quarter in Vietnam": (
+        {"province": "TPHCM", "value": "1,5", "unit": "nghìn tỷ đồng", "as_of": "2024-03-31T18:00:00Z"},
+        "79",
+        Decimal("1.5e12"),
+        (2024, 2),
+        "79",
+    ),
+    "naive date-time is Vietnam time": (
+        {"as_of": "2024-06-30T23:30:00"},
+        "24",
+        Decimal("4680e9"),
+        (2024, 2),
+        "24",
+    ),
+    "offset date-time": ({"as_of": "2024-06-30T17:30:00Z"}, "24", Decimal("4680e9"), (2024, 3), "24"),
+    "new year in Vietnam": ({"as_of": "2024-12-31T17:00:00Z"}, "24", Decimal("4680e9"), (2025, 1), "24"),
+    "pre-merger unit rolls up": ({"province": "Bắc Ninh"}, "27", Decimal("4680e9"), (2024, 1), "24"),
+    "last pre-merger day": ({"province": "Hải Dương", "as_of": "2025-06-30"}, "30", Decimal("4680e9"), (2025, 2), "31"),
+    "merged unit from the merger date": (
+        {"province": "Bac Ninh", "as_of": "2025-09-30"},
+        "24@2025-07-01",
+        Decimal("4680e9"),
+        (2025, 3),
+        "24",
+    ),
+    "pre-merger name after the merger": (
+        {"province": "Bắc Giang", "as_of": "2025-09-01"},
+        "24@2025-07-01",
+        Decimal("4680e9"),
+        (2025, 3),
+        "24",
+    ),
+    "merged away at the first Vietnam minute": (
+        {"province": "Hải Dương", "as_of": "2025-06-30T17:00:00Z"},
+        "31@2025-07-01",
+        Decimal("4680e9"),
+        (2025, 3),
+        "31",
+    ),
+    "year 2000": ({"as_of": "2000-01-01"}, "24", Decimal("4680e9"), (2000, 1), "24"),
+}
+
+
+@pytest.mark.parametrize(("fields", "uid", "value", "period", "current"), VALID.values(), ids=VALID.keys())
+def test_valid_events(fields: dict, uid: str, value: Decimal, period: tuple[int, int], current: str) -> None:
+    update = norm(ev(**fields))
+    assert update.unit == uid
+    assert update.value == value and isinstance(update.value, Decimal)
+    assert (update.year, update.quarter) == period
+    assert update.current_code == current
+    assert update.province_code == uid.split("@", maxsplit=1)[0]
+
+
+def test_update_fields_are_carried() -> None:
+    raw = ev(mode="delta", revision=3, source="UBND tỉnh Bắc Giang, báo cáo quý I/2024", ghi_chu="ước tính")
+    update = norm(raw)
+    assert update.event_id == "bg-2024-q1-ngansach"
+    assert update.revision == 3
+    assert update.mode == "delta"
+    assert update.source == "UBND tỉnh Bắc Giang, báo cáo quý I/2024"
+    assert update.indicator == "state_budget_revenue"
+    assert update.publisher == ORIGIN.topic and update.origin == ORIGIN
+    assert update.identity == "feed.bac-giang/bg-2024-q1-ngansach"
+    assert update.received_at == RECEIVED
+    assert update.as_of == datetime(2024, 3, 31, 16, 59, 59, 999999, tzinfo=UTC)
+    assert update.key == b"24|state_budget_revenue"
+    assert IndicatorUpdate.decode(update.encode()) == update
+
+
+def test_an_event_of_exactly_the_size_limit_is_read() -> None:
+    raw = ev()
+    padded = raw[:-1] + b" " * (MAX_EVENT_BYTES - len(raw)) + b"}"
+    assert len(padded) == MAX_EVENT_BYTES
+    assert norm(padded).value == Decimal("4680e9")
+
+
+# --- one rejection per reason ------------------------------------------------------------------------------------
+
+BAD: dict[Reason, list[bytes | None]] = {
+    Reason.TOO_LARGE: [b" " * (MAX_EVENT_BYTES + 1), ev(source="x" * MAX_EVENT_BYTES)],
+    Reason.NOT_JSON: [None, b"", b"{not json", b'{"event_id": "x"', b"\xff\xfe{}", ev() + b"{}"],
+    Reason.NOT_AN_OBJECT: [b"[1, 2]", b'"text"', b"42", b"null", b"true"],
+    Reason.MISSING_FIELD: [ev(unit=None), ev(event_id=None, province=None), b"{}"],
+    Reason.WRONG_TYPE: [ev(value=True), ev(province=24), ev(revision="1"), ev(value=[1]), ev(mode=1)],
+    Reason.INVALID_FIELD: [
+        ev(mode="monthly"),
+        ev(as_of="31/03/2024"),
+        ev(revision=-1),
+        ev(event_id=""),
+        ev(value=""),
+        ev(province="x" * 101),
+    ],
+    Reason.UNKNOWN_INDICATOR: [ev(indicator="gdp_happiness"), ev(indicator="State_Budget_Revenue")],
+    Reason.UNKNOWN_PROVINCE: [ev(province="Bac Nimh"), ev(province="Atlantis"), ev(province="99")],
+    Reason.IMPOSSIBLE_DATE: [
+        ev(as_of="1999-12-31"),
+        ev(as_of="2024-02-30"),
+        ev(as_of="2024-13-01"),
+        ev(as_of="1800-01-01"),
+    ],
+    Reason.UNKNOWN_UNIT: [ev(unit="gallons"), ev(unit="tỷ")],
+    Reason.UNIT_MISMATCH: [
+        ev(value=12, unit="ha"),
+        ev(indicator="investment_attracted"),
+        ev(indicator="new_jobs", value=3, unit="%"),
+    ],
+    Reason.NEGATIVE_VALUE: [ev(value=-5), ev(value="-4.680"), ev(indicator="new_jobs", value="−12", unit="người")],
+    Reason.AMBIGUOUS_NUMBER: [
+        ev(value="4,680", unit="VND"),
+        ev(value="4.680", unit="ha", indicator="site_clearance_area"),
+    ],
+    Reason.INVALID_NUMBER: [
+        ev(value="four"),
+        ev(value="NaN"),
+        ev(value=10**25),
+        ev(value="1.2.3,4,5"),
+        ev(value=1e300),
+    ],
+}
+
+
+def test_every_reason_has_cases() -> None:
+    assert set(BAD) == set(Reason)
+
+
+@pytest.mark.parametrize(
+    ("reason", "raw"),
+    [(reason, raw) for reason, raws in BAD.items() for raw in raws],
+    ids=[f"{reason}-{i}" for reason, raws in BAD.items() for i in range(len(raws))],
+)
+def test_rejections(reason: Reason, raw: bytes | None) -> None:
+    rejected = rejection(raw)
+    assert rejected.reason is reason, rejected.message
+    assert rejected.message and str(rejected).startswith(f"{reason}: ")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="orjson parses JSON integers beyond 64 bits as floats: 2^64 + 1 VND is accepted, silently rounded",
+)
+def test_json_integers_beyond_64_bits_are_exact_or_rejected() -> None:
+    big = 2**64 + 1
+    try:
+        update = norm(ev(value=big, unit="VND"))
+    except Rejection:
+        return
+    assert update.value == big
+
+
+def test_rejection_messages_help() -> None:
+    assert "Bắc Ninh" in rejection(ev(province="Bac Nimh")).message
+    assert "state_budget_revenue" in rejection(ev(indicator="state_budget_revenu")).message
+    assert "'unit'" in rejection(ev(unit=None)).message
+    assert "before 2000" in rejection(ev(as_of="1999-12-31")).message
+
+
+# --- dates -------------------------------------------------------------------------------------------------------
+
+BROKER = datetime(2024, 4, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        "2024-04-01",  # end of the broker's day in Vietnam: 16:59:59 UTC
+        "2024-04-01T23:59:59+07:00",
+        "2024-04-02T00:00:00Z",  # exactly one day ahead
+        "2024-04-02T06:59:59",  # naive = Vietnam time = 23:59:59 UTC the day before
+        "2024-03-01",
+    ],
+)
+def test_as_of_up_to_a_day_after_the_broker_timestamp_is_accepted(as_of: str) -> None:
+    assert norm(ev(as_of=as_of), received_at=BROKER).as_of <= BROKER + timedelta(days=1)
+
+
+@pytest.mark.parametrize("as_of", ["2024-04-02T00:00:01Z", "2024-04-02", "2024-04-03T00:00:00+07:00", "2026-01-01"])
+def test_as_of_more_than_a_day_after_the_broker_timestamp_is_impossible(as_of: str) -> None:
+    rejected = rejection(ev(as_of=as_of), received_at=BROKER)
+    assert rejected.reason is Reason.IMPOSSIBLE_DATE
+    assert "more than a day after" in rejected.message
+
+
+@pytest.mark.parametrize("as_of", ["1999-12-31", "1999-12-31T23:59:59+07:00", "1950-06-30", "1900-01-01"])
+def test_dates_before_2000_are_impossible(as_of: str) -> None:
+    assert rejection(ev(as_of=as_of)).reason is Reason.IMPOSSIBLE_DATE
+
+
+# --- signs -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("indicator", [i.id for i in CATALOGUE.values() if i.nonnegative])
+def test_nonnegative_indicators_reject_negative_values(indicator: str) -> None:
+    unit = {"vnd": "tỷ đồng", "usd": "USD", "area_ha": "ha", "count": "count", "households": "hộ", "percent": "%"}
+    fields = {"indicator": indicator, "unit": unit[CATALOGUE[indicator].dimension]}
+    assert rejection(ev(value=-1, **fields)).reason is Reason.NEGATIVE_VALUE
+    assert norm(ev(value=0, **fields)).value == 0
+
+
+@pytest.mark.parametrize(("value", "expected"), [(-1.5, "-1.5"), ("-2,3", "-2.3"), ("−0,4", "-0.4"), (-3, "-3")])
+def test_grdp_growth_may_be_negative(value: object, expected: str) -> None:
+    update = norm(ev(indicator="grdp_growth", value=value, unit="%"))
+    assert update.value == Decimal(expected)
+
+
+# --- triage: dedupe within a batch and against the dedupe state ----------------------------------------------------
+
+
+def raw_event(data: bytes | None, offset: int = 0, topic: str = "feed.bac-giang") -> RawEvent:
+    return RawEvent(data, Origin(topic, 0, offset), RECEIVED)
+
+
+def batch(*values: bytes | None, topic: str = "feed.bac-giang") -> list[RawEvent]:
+    return [raw_event(v, i, topic) for i, v in enumerate(values)]
+
+
+class Lookup:
+    """A dedupe state: identity → highest revision seen; records every lookup."""
+
+    def __init__(self, known: dict[str, int] | None = None) -> None:
+        self.known = known or {}
+        self.calls: list[str] = []
+
+    def __call__(self, identity: str) -> int | None:
+        self.calls.append(identity)
+        return self.known.get(identity)
+
+
+A, B = "feed.bac-giang/a", "feed.bac-giang/b"
+
+
+def test_triage_new_events_are_accepted_and_remembered() -> None:
+    lookup = Lookup()
+    out = triage(batch(ev(event_id="a"), ev(event_id="b", revision=2)), lookup)
+    assert [(i, u.event_id, s) for i, u, s in out.accepted] == [(0, "a", Seen.NEW), (1, "b", Seen.NEW)]
+    assert out.remember == {A: (0, 0), B: (2, 1)}
+    assert out.duplicates == [] and out.rejected == []
+    assert lookup.calls == [A, B]
+
+
+def test_triage_duplicate_within_a_batch() -> None:
+    lookup = Lookup()
+    out = triage(batch(ev(event_id="a"), ev(event_id="a"), ev(event_id="a", value="5.000")), lookup)
+    assert [i for i, _, _ in out.accepted] == [0]
+    assert out.duplicates == [1, 2], "same revision: a duplicate even if the value differs"
+    assert out.remember == {A: (0, 0)}
+    assert lookup.calls == [A], "the batch's own ids are checked before the dedupe state"
+
+
+def test_triage_correction_with_a_higher_revision() -> None:
+    out = triage(batch(ev(event_id="a"), ev(event_id="a", revision=1, value="4.700")), Lookup())
+    assert [(i, s) for i, _, s in out.accepted] == [(0, Seen.NEW), (1, Seen.CORRECTION)]
+    assert out.accepted[1][1].value == Decimal("4700e9")
+    assert out.remember == {A: (1, 1)}, "the highest revision and the message that carried it"
+
+
+def test_triage_lower_revision_after_a_higher_one_is_dropped() -> None:
+    out = triage(batch(ev(event_id="a", revision=2), ev(event_id="a", revision=1), ev(event_id="a")), Lookup())
+    assert [i for i, _, _ in out.accepted] == [0]
+    assert out.duplicates == [1, 2]
+    assert out.remember == {A: (2, 0)}
+
+
+def test_triage_uses_the_dedupe_state() -> None:
+    lookup = Lookup({A: 1})
+    out = triage(
+        batch(ev(event_id="a"), ev(event_id="a", revision=1), ev(event_id="a", revision=2), ev(event_id="b")), lookup
+    )
+    assert out.duplicates == [0, 1], "revisions up to the remembered one are duplicates"
+    assert [(i, s) for i, _, s in out.accepted] == [(2, Seen.CORRECTION), (3, Seen.NEW)]
+    assert out.remember == {A: (2, 2), B: (0, 3)}
+    assert lookup.calls == [A, A, A, B], "looked up until the batch itself remembers the id"
+
+
+def test_triage_event_ids_are_unique_per_publisher() -> None:
+    lookup = Lookup({A: 0})
+    out = triage([raw_event(ev(event_id="a"), 0), raw_event(ev(event_id="a"), 0, "feed.lang-son")], lookup)
+    assert out.duplicates == [0]
+    assert [(i, u.identity, s) for i, u, s in out.accepted] == [(1, "feed.lang-son/a", Seen.NEW)]
+
+
+def test_triage_rejections_keep_their_index_and_skip_the_state() -> None:
+    lookup = Lookup()
+    out = triage(batch(b"{broken", ev(event_id="a"), ev(event_id="b", province="Atlantis")), lookup)
+    assert [(i, r.reason) for i, r in out.rejected] == [(0, Reason.NOT_JSON), (2, Reason.UNKNOWN_PROVINCE)]
+    assert [i for i, _, _ in out.accepted] == [1]
+    assert lookup.calls == [A]
+
+
+def test_triage_of_an_empty_batch() -> None:
+    out = triage([], Lookup())
+    assert (out.accepted, out.rejected, out.duplicates, out.remember) == ([], [], [], {})
+
+
+# --- properties: nothing but Rejection ever escapes ----------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+    | st.decimals(allow_nan=False, allow_infinity=False).map(float),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+
+received = st.datetimes(
+    min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)  # broker timestamps
+
+
+def field_values(*likely: object) -> st.SearchStrategy[object]:
+    """Mostly a plausible value (valid or not), sometimes any JSON value or text."""
+    anything = json_values | st.text(max_size=60)
+    return st.integers(0, 9).flatmap(lambda n: st.sampled_from(likely) if n < 8 else anything)
+
+
+event_dicts = st.fixed_dictionaries(
+    {
+        "event_id": field_values("a", "bg-1", "x" * 200, "x" * 201),
+        "province": field_values("Bắc Giang", "Bac Ninh", "TP.HCM", "24", "79", "Hải Dương", "Atlantis", "\x00"),
+        "indicator": field_values(*CATALOGUE),
+        "as_of": field_values(
+            "2024-03-31",
+            "2025-07-01",
+            "2024-03-31T18:00:00Z",
+            "2999-12-31T23:00:00-12:00",
+            "0001-01-01",
+            "9999-12-31",
+            "2024-02-30",
+            "2024-03-31T24:00:00",
+        ),
+        "value": field_values("4.680", "4,680", "1e400", "-0", "∞", 10**30, 1e308, "١٢٣"),
+        "unit": field_values("tỷ đồng", "VND", "ha", "%", "m²", "hộ", "USD", "count"),
+        "mode": field_values("ytd", "delta"),
+        "source": field_values(None, "UBND"),
+        "revision": field_values(0, 1, -1, 2**63, 10**30),
+    },
+    optional={"extra": json_values},
+).flatmap(
+    lambda event: (
+        st.sets(st.sampled_from(sorted(event)), max_size=2).map(
+            lambda dropped: {k: v for k, v in event.items() if k not in dropped}
+        )
+        | st.just(event)
+    )
+)
+
+
+def outcome(raw: bytes | None, received_at: datetime) -> IndicatorUpdate | Rejection:
+    try:
+        return normalise(raw, ORIGIN, received_at)
+    except Rejection as rejected:
+        assert isinstance(rejected.reason, Reason) and rejected.message
+        return rejected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300), received)
+def test_arbitrary_bytes_never_raise_anything_but_rejection(raw: bytes, received_at: datetime) -> None:
+    outcome(raw, received_at)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values, received)
+def test_arbitrary_json_never_raises_anything_but_rejection(value: object, received_at: datetime) -> None:
+    result = outcome(json.dumps(value, ensure_ascii=False).encode(), received_at)
+    if not isinstance(value, dict):
+        assert isinstance(result, Rejection)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(event_dicts, received)
+def test_events_with_random_fields_never_raise_anything_but_rejection(event: dict, received_at: datetime) -> None:
+    result = outcome(json.dumps(event, ensure_ascii=False).encode(), received_at)
+    if isinstance(result, IndicatorUpdate):
+        parsed = FeedEvent.model_validate(event)
+        assert (result.event_id, result.revision, result.mode) == (parsed.event_id, parsed.revision, parsed.mode)
+        assert result.year >= 2000 and 1 <= result.quarter <= 4
+        assert result.as_of <= received_at + timedelta(days=1)
+
+
+valid_events = st.builds(
+    lambda event_id, revision, province, value: ev(
+        event_id=event_id, revision=revision, province=province, value=value
+    ),
+    st.sampled_from(["a", "b", "c"]),
+    st.integers(0, 3),
+    st.sampled_from(["Bắc Giang", "Lạng Sơn", "Atlantis"]),
+    st.integers(-2, 10_000),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["feed.a", "feed.b"]), valid_events | st.binary(max_size=40) | st.none()),
+        max_size=25,
+    ),
+    st.dictionaries(st.sampled_from([f"feed.{t}/{e}" for t in "ab" for e in "abc"]), st.integers(0, 3)),
+)
+def test_triage_never_raises_and_sorts_every_message_once(
+    messages: list[tuple[str, bytes | None]], known: dict[str, int]
+) -> None:
+    out = triage([raw_event(v, i, topic) for i, (topic, v) in enumerate(messages)], known.get)
+    indices = [i for i, _, _ in out.accepted] + [i for i, _ in out.rejected] + out.duplicates
+    assert sorted(indices) == list(range(len(messages)))
+    best: dict[str, int] = {}
+    for _, update, seen in out.accepted:
+        previous = best.get(update.identity, known.get(update.identity))
+        assert seen is (Seen.NEW if previous is None else Seen.CORRECTION)
+        assert previous is None or update.revision > previous, "accepted revisions only go up"
+        best[update.identity] = update.revision
+    assert {k: rev for k, (rev, _) in out.remember.items()} == best
+    for identity, (revision, index) in out.remember.items():
+        carrier = next(u for i, u, _ in out.accepted if i == index)
+        assert (carrier.identity, carrier.revision) == (identity, revision)
