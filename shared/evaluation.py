@@ -19,6 +19,8 @@ from shared.alerting import (
     FEED_STALE,
     AlertKey,
     AlertState,
+    ProgressResult,
+    Severity,
     Thresholds,
     Transition,
     alert_labels,
@@ -133,6 +135,20 @@ class Evaluator:
         """A plan is evaluated from 1 January of its year until its last milestone."""
         return year_bounds(plan.year)[0] <= at <= plan.milestones[-1][0]
 
+    def progress(
+        self, plan: Plan, figures: SeriesFigures, at: datetime, previous: Severity | None = None
+    ) -> ProgressResult:
+        """The behind-plan rule's judgement of a plan's series at ``at`` (ratio, fractions; severity given the
+        previous one), whatever the alert state: what the worker's progress gauges show."""
+        return evaluate_progress(
+            plan,
+            figures.ytd,
+            at,
+            thresholds_for(plan.indicator, self.overrides, self.thresholds),
+            get_indicator(plan.indicator).higher_is_better,
+            previous,
+        )
+
     def behind_plan(
         self, plan: Plan, figures: SeriesFigures | None, state: AlertState | None, at: datetime
     ) -> Transition | None:
@@ -141,14 +157,7 @@ class Evaluator:
             return None
         indicator = get_indicator(plan.indicator)
         previous = state.severity if state is not None and state.status == "firing" else None
-        result = evaluate_progress(
-            plan,
-            figures.ytd,
-            at,
-            thresholds_for(plan.indicator, self.overrides, self.thresholds),
-            indicator.higher_is_better,
-            previous,
-        )
+        result = self.progress(plan, figures, at, previous)
         if not result.evaluated:
             return None
         key = AlertKey(BEHIND_PLAN, plan.province_uid, plan.indicator, plan.basis)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import faust
@@ -104,13 +103,15 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
                 log.exception("evaluation_failed", plan=plan.key)
                 continue
             await record(transition, at)
-            if transition is not None:
+            if found is not None:
+                # From the judgement itself, not the alert's annotations: those of an alert that never fired
+                # are empty, and those of a resolved one stay as they were when it resolved.
+                result = evaluator.progress(plan, found, at)
                 labels = (plan.province_code, plan.indicator, plan.basis)
-                ratio = transition.state.annotations.get("ratio_value")
-                if ratio:
-                    metrics.ratio.labels(*labels).set(float(Decimal(ratio)))
-                metrics.actual_fraction.labels(*labels).set(float(found.ytd / plan.target) if found else 0.0)
-                metrics.expected_fraction.labels(*labels).set(float(plan.expected_fraction(at)))
+                if result.ratio is not None:
+                    metrics.ratio.labels(*labels).set(float(result.ratio))
+                metrics.actual_fraction.labels(*labels).set(float(result.actual_fraction))
+                metrics.expected_fraction.labels(*labels).set(float(result.expected_fraction))
         if series is None:
             for fig in all_figures():
                 if fig.view == UNIT_VIEW and fig.year == at.year:
