@@ -59,7 +59,9 @@ def load(
     try:
         plans = load_plan_file(file)
     except PlanFileError as exc:
-        raise PlansError(str(exc)) from None
+        # A heading line, then each problem on a line of its own as FILE:LINE: message (editors, grep).
+        problems = f"{len(exc.errors)} problem{'s' if len(exc.errors) != 1 else ''}"
+        raise PlansError(f"{file}: {problems}, nothing loaded\n{exc}") from None
     if not dry_run:
         asyncio.run(publish_plans(KafkaSettings(), plans))
     typer.echo(f"{'validated' if dry_run else 'loaded'} {len(plans)} plans from {file}")
