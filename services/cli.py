@@ -6,6 +6,7 @@ import asyncio
 import sys
 from datetime import date
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import orjson
@@ -327,6 +328,62 @@ def alert(
         log_level=log_level,
     )
     run_worker(create_app(settings), settings)
+
+
+@app.command("demo")
+def demo(
+    seconds_per_year: Annotated[
+        float,
+        typer.Option(
+            "--seconds-per-year", min=0, help="Replay pace: a year of feeds in this many seconds (0: flat out)."
+        ),
+    ] = 60.0,
+    duration: Annotated[float | None, typer.Option("--duration", min=1, help="Stop after this many seconds.")] = None,
+    keep_running: Annotated[bool, typer.Option("--keep-running", help="Leave the stack up for exploration.")] = False,
+    monitoring: Annotated[bool, typer.Option(help="Start Prometheus and Alertmanager too.")] = True,
+    namespace: Annotated[str, typer.Option(help="Prefix of the demo's topics and consumer groups.")] = "demo.",
+) -> None:
+    """The whole pipeline on the local broker with a year of sample provincial feeds: totals and alerts, live."""
+    from services.demo.run import DemoOptions, run_demo
+    from services.demo.stack import StackError
+
+    options = DemoOptions(
+        seconds_per_year=seconds_per_year,
+        duration=duration,
+        keep_running=keep_running,
+        monitoring=monitoring,
+        namespace=namespace,
+    )
+    try:
+        run_demo(options)
+    except StackError as exc:
+        raise CliError(str(exc).splitlines()[0]) from None
+
+
+@app.command("replay")
+def replay_cmd(
+    source: Annotated[Path, typer.Option("--from", help="A feed file, or a folder of them (topic = file name).")],
+    speed: Annotated[float, typer.Option("--speed", min=0, help="N× real time between event times; 0: flat out.")] = 0,
+    topic_prefix: Annotated[str, typer.Option(help="Prefix added to every topic name.")] = "",
+    bootstrap_servers: BootstrapOpt = None,
+) -> None:
+    """Replay a history of feed events into the feed topics at N× speed, event time preserved."""
+    from rich.progress import Progress
+
+    from services.demo.replay import replay, timeline
+    from shared.feedfiles import FeedFileError
+
+    if not source.exists():
+        raise CliError(f"--from: {source} does not exist")
+    settings = load_settings(KafkaSettings, bootstrap_servers=bootstrap_servers)
+    try:
+        messages = timeline(source, topic_prefix)
+    except FeedFileError as exc:
+        raise CliError(str(exc)) from None
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"replaying {source}", total=len(messages))
+        sent = asyncio.run(replay(settings, messages, speed or None, lambda n: bar.update(task, completed=n)))
+    typer.echo(f"replayed {sent} events from {source}")
 
 
 @app.command("schema")

@@ -107,9 +107,7 @@ class FeedEvent(BaseModel):
         Field(
             min_length=1,
             max_length=100,
-            description=(
-                "Tỉnh/thành phố: tên (mọi cách viết) hoặc mã. Province name in any spelling, or its code."
-            ),
+            description=("Tỉnh/thành phố: tên (mọi cách viết) hoặc mã. Province name in any spelling, or its code."),
             examples=["Bắc Giang", "Bac Giang", "TP.HCM", "24"],
         ),
     ]
@@ -138,9 +136,7 @@ class FeedEvent(BaseModel):
         ),
     ]
     value: Annotated[
-        int
-        | Annotated[float, Field(allow_inf_nan=False)]
-        | Annotated[str, Field(min_length=1, max_length=40)],
+        int | Annotated[float, Field(allow_inf_nan=False)] | Annotated[str, Field(min_length=1, max_length=40)],
         Field(
             description=(
                 "Giá trị: số JSON hoặc chuỗi số kiểu Việt (4.680 ; 1.234,5) hoặc Anh (4,680 ; 1,234.5). "

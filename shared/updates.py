@@ -65,7 +65,7 @@ class IndicatorUpdate:
             "current_code": self.current_code,
             "indicator": self.indicator,
             "mode": self.mode,
-            "value": str(self.value),
+            "value": format(self.value, "f"),
             "as_of": self.as_of.isoformat(),
             "year": self.year,
             "quarter": self.quarter,

@@ -49,8 +49,7 @@ def parse_as_of(text: str) -> datetime:
     date_only = _DATE.fullmatch(stripped) is not None
     if not (date_only or _DATE_TIME.fullmatch(stripped)):
         raise DateError(
-            f"as_of {text[:60]!r} is not an ISO 8601 date (2024-03-31) "
-            "or date-time (2024-03-31T17:00:00+07:00)"
+            f"as_of {text[:60]!r} is not an ISO 8601 date (2024-03-31) or date-time (2024-03-31T17:00:00+07:00)"
         )
     try:
         parsed = datetime.fromisoformat(stripped)
@@ -76,11 +75,7 @@ def quarter_bounds(year: int, quarter: int) -> tuple[datetime, datetime]:
     _check_year(year)
     _check_quarter(quarter)
     start = datetime(year, 3 * quarter - 2, 1, tzinfo=VN_TZ)
-    end = (
-        datetime(year + 1, 1, 1, tzinfo=VN_TZ)
-        if quarter == 4
-        else datetime(year, 3 * quarter + 1, 1, tzinfo=VN_TZ)
-    )
+    end = datetime(year + 1, 1, 1, tzinfo=VN_TZ) if quarter == 4 else datetime(year, 3 * quarter + 1, 1, tzinfo=VN_TZ)
     return start, end
 
 

@@ -28,9 +28,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given := os.environ.get("TIENDO_KAFKA_BOOTSTRAP"):
         yield given
         return
-    broker = LocalBroker(
-        home=Path(tmp_path_factory.mktemp("kafka")), port=free_port(), controller_port=free_port()
-    )
+    broker = LocalBroker(home=Path(tmp_path_factory.mktemp("kafka")), port=free_port(), controller_port=free_port())
     broker.start()
     try:
         yield broker.bootstrap

@@ -108,9 +108,7 @@ def test_bac_giang_q1_2024_budget_revenue_from_ytd_readings() -> None:
     assert q1.key() == b"24|state_budget_revenue|2024|Q1"
     assert state.totals() == [q1]
 
-    correction = upd(
-        "state_budget_revenue", 4_700 * BN, "2024-03-31", mode="ytd", event_id="ssr-03", revision=1
-    )
+    correction = upd("state_budget_revenue", 4_700 * BN, "2024-03-31", mode="ytd", event_id="ssr-03", revision=1)
     assert state.apply(correction) == Outcome.CORRECTION
     after = state.quarter_total(1)
     assert after.value - q1.value == 20 * BN
@@ -265,14 +263,8 @@ def test_redelivery_and_lower_revision_are_duplicates() -> None:
     assert state.apply(first) == Outcome.APPLIED
     snapshot = state.to_dict()
     assert state.apply(first) == Outcome.DUPLICATE
-    assert (
-        state.apply(upd("new_enterprises", 90, "2024-02-29", event_id="ne-1", revision=1))
-        == Outcome.DUPLICATE
-    )
-    assert (
-        state.apply(upd("new_enterprises", 90, "2024-02-29", event_id="ne-1", revision=2))
-        == Outcome.DUPLICATE
-    )
+    assert state.apply(upd("new_enterprises", 90, "2024-02-29", event_id="ne-1", revision=1)) == Outcome.DUPLICATE
+    assert state.apply(upd("new_enterprises", 90, "2024-02-29", event_id="ne-1", revision=2)) == Outcome.DUPLICATE
     assert state.to_dict() == snapshot
     other_publisher = upd("new_enterprises", 5, "2024-02-29", event_id="ne-1", publisher="other")
     assert state.apply(other_publisher) == Outcome.APPLIED
@@ -343,9 +335,7 @@ def test_level_latest_wins_and_correction_can_reinstate_older_reading() -> None:
         upd("grdp", 33_334 * BN, "2024-03-31", event_id="g2"),
     )
     assert state.quarter_total(1).value == 33_334 * BN
-    assert (
-        state.apply(upd("grdp", 33_334 * BN, "2024-03-10", event_id="g2", revision=1)) == Outcome.CORRECTION
-    )
+    assert state.apply(upd("grdp", 33_334 * BN, "2024-03-10", event_id="g2", revision=1)) == Outcome.CORRECTION
     assert state.quarter_total(1).value == 33_000 * BN
     assert state.quarter_total(1).last_as_of == parse_as_of("2024-03-20")
 
@@ -384,18 +374,14 @@ def test_apply_rejects_foreign_or_invalid_updates_without_change() -> None:
 def test_identity_cap_refuses_new_identities_but_keeps_corrections(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aggregation, "MAX_IDENTITIES", 3)
     state = state_for("new_enterprises")
-    assert applied(
-        state, *(upd("new_enterprises", 10, "2024-01-15", event_id=f"n{i}") for i in range(4))
-    ) == [
+    assert applied(state, *(upd("new_enterprises", 10, "2024-01-15", event_id=f"n{i}") for i in range(4))) == [
         Outcome.APPLIED,
         Outcome.APPLIED,
         Outcome.APPLIED,
         Outcome.OVERFLOW,
     ]
     assert state.apply(upd("new_enterprises", 10, "2024-01-15", event_id="n0")) == Outcome.DUPLICATE
-    assert (
-        state.apply(upd("new_enterprises", 15, "2024-01-15", event_id="n0", revision=1)) == Outcome.CORRECTION
-    )
+    assert state.apply(upd("new_enterprises", 15, "2024-01-15", event_id="n0", revision=1)) == Outcome.CORRECTION
     assert state.quarter_total(1).value == 35
 
 
@@ -519,9 +505,7 @@ def test_apply_batch_publishes_the_quarter_an_event_left() -> None:
     state = state_for("new_jobs")
     state.apply(upd("new_jobs", 50, "2024-10-05", event_id="j"))
     states = {state.key: state}
-    result = apply_batch(
-        states, [upd("new_jobs", 50, "2024-03-05", event_id="j", revision=1)], lambda _: None
-    )
+    result = apply_batch(states, [upd("new_jobs", 50, "2024-03-05", event_id="j", revision=1)], lambda _: None)
     key = "24|new_jobs|2024"
     assert result.changed_quarters == {(key, 1), (key, 4)}
     assert state.quarter_total(4).events == 0
@@ -532,14 +516,10 @@ def test_apply_batch_publishes_the_quarter_an_event_left() -> None:
 # --- rollup ---------------------------------------------------------------------------------------------
 
 
-def _series(
-    indicator: str, unit: str, current: str, *events: tuple[Decimal | int | str, str, str]
-) -> SeriesState:
+def _series(indicator: str, unit: str, current: str, *events: tuple[Decimal | int | str, str, str]) -> SeriesState:
     state = state_for(indicator, unit, current)
     for value, as_of, mode in events:
-        state.apply(
-            upd(indicator, value, as_of, mode=mode, unit=unit, current=current, source=f"feed.{unit}")
-        )
+        state.apply(upd(indicator, value, as_of, mode=mode, unit=unit, current=current, source=f"feed.{unit}"))
     return state
 
 
@@ -594,9 +574,7 @@ def _final(deliveries: list[IndicatorUpdate]) -> dict[str, IndicatorUpdate]:
 
 
 @st.composite
-def _histories(
-    draw: st.DrawFn, modes: tuple[str, ...], indicator: str = "public_investment_disbursed"
-) -> list:
+def _histories(draw: st.DrawFn, modes: tuple[str, ...], indicator: str = "public_investment_disbursed") -> list:
     """Deliveries of random identities with 1-3 revisions each, redelivered 1-3 times, shuffled.
 
     Every (identity, revision) has one content. With more than one mode all ``as_of`` are distinct, so the
@@ -665,9 +643,7 @@ def _check_summable(deliveries: list[IndicatorUpdate], cut: int, looks: frozense
     state, outcomes = _replay("public_investment_disbursed", deliveries, cut, looks)
     final = _final(deliveries)
     assert outcomes[Outcome.APPLIED] == len(final)
-    assert outcomes[Outcome.APPLIED] + outcomes[Outcome.CORRECTION] + outcomes[Outcome.DUPLICATE] == len(
-        deliveries
-    )
+    assert outcomes[Outcome.APPLIED] + outcomes[Outcome.CORRECTION] + outcomes[Outcome.DUPLICATE] == len(deliveries)
     cumulative = _oracle_summable(final)
     events = Counter(u.quarter for u in final.values())
     for q in (1, 2, 3, 4):

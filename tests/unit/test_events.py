@@ -191,16 +191,13 @@ def test_no_silent_coercion() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
-    ),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
     max_leaves=10,
 )
 
 
 @given(
-    st.dictionaries(st.sampled_from([*REQUIRED, "source", "revision", "extra"]), json_values, max_size=9)
-    | json_values,
+    st.dictionaries(st.sampled_from([*REQUIRED, "source", "revision", "extra"]), json_values, max_size=9) | json_values,
     st.booleans(),
 )
 def test_validate_event_raises_only_schema_error(obj: Any, base: bool) -> None:

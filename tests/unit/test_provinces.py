@@ -165,10 +165,7 @@ def test_official_names_resolve_in_every_spelling(
     ("spelling", "on", "code"),
     [
         *[(s, POST, "79") for s in ("TP.HCM", "TPHCM", "TP HCM", "tp.hcm", "HCMC", "HCM", "HCM City")],
-        *[
-            (s, PRE, "79")
-            for s in ("Ho Chi Minh City", "Sài Gòn", "Saigon", "SAI GON", "Thanh pho Ho Chi Minh")
-        ],
+        *[(s, PRE, "79") for s in ("Ho Chi Minh City", "Sài Gòn", "Saigon", "SAI GON", "Thanh pho Ho Chi Minh")],
         *[(s, PRE, "01") for s in ("Hanoi", "Ha Noi", "HÀ NỘI", "T. Hà Nội", "Hanoi City")],
         *[(s, POST, "48") for s in ("Danang", "Da Nang", "Đà Nẵng city", "TP. Đà Nẵng")],
         *[(s, PRE, "66") for s in ("Daklak", "Dak Lak", "Đắc Lắc", "Dac Lac", "Đăk Lăk", "ĐẮK LẮK")],
@@ -247,9 +244,7 @@ def test_hue_rename_on_2025_01_01(reg: ProvinceRegistry) -> None:
     assert reg.constituents("46") == (after,)
 
 
-@pytest.mark.parametrize(
-    "spelling", ["Huế", "Hue", "Thừa Thiên Huế", "TT Huế", "TT-Huế", "Thua Thien Hue", "hue city"]
-)
+@pytest.mark.parametrize("spelling", ["Huế", "Hue", "Thừa Thiên Huế", "TT Huế", "TT-Huế", "Thua Thien Hue", "hue city"])
 def test_every_hue_spelling_means_the_unit_of_the_day(reg: ProvinceRegistry, spelling: str) -> None:
     assert reg.resolve(spelling, date(2024, 12, 31)).official_name == "Tỉnh Thừa Thiên Huế"
     assert reg.resolve(spelling, HUE_RENAMED).official_name == "Thành phố Huế"
@@ -263,9 +258,7 @@ def test_codes_resolve_by_period(reg: ProvinceRegistry) -> None:
     assert reg.resolve("24", date(2024, 5, 1)).name == "Bắc Giang"
     assert reg.resolve("24", date(2025, 8, 1)).official_name == "Tỉnh Bắc Ninh"
     assert reg.resolve("27", date(2025, 8, 1)) == reg.get("24", date(2025, 8, 1))
-    assert (
-        reg.resolve("1", PRE) == reg.resolve(" 01 ", PRE) == reg.get("1", PRE) == reg.resolve("Hà Nội", PRE)
-    )
+    assert reg.resolve("1", PRE) == reg.resolve(" 01 ", PRE) == reg.get("1", PRE) == reg.resolve("Hà Nội", PRE)
     for unit in reg.all_units():
         on = unit.valid_from or PRE
         assert reg.resolve(unit.code, on) == reg.get(unit.code, on) == unit
@@ -333,9 +326,7 @@ def test_unknown_name_suggests_close_official_names(reg: ProvinceRegistry) -> No
         ("Thua Thien", None),
     ],
 )
-def test_suggestions_are_official_short_names(
-    reg: ProvinceRegistry, name: str, suggestion: str | None
-) -> None:
+def test_suggestions_are_official_short_names(reg: ProvinceRegistry, name: str, suggestion: str | None) -> None:
     with pytest.raises(UnknownProvinceError) as caught:
         reg.resolve(name, POST)
     official = {u.name for u in reg.all_units()}
@@ -524,9 +515,7 @@ def test_arbitrary_input_resolves_or_raises_unknown(value: object, on: date) -> 
 def test_noisy_spellings_resolve_like_the_official_name(
     name: str, upper: list[bool], separator: str, form: str, on: date
 ) -> None:
-    noisy = "".join(
-        c.upper() if up else c.lower() for c, up in zip(name, itertools.cycle(upper), strict=False)
-    )
+    noisy = "".join(c.upper() if up else c.lower() for c, up in zip(name, itertools.cycle(upper), strict=False))
     noisy = unicodedata.normalize(form, separator.join(noisy.split(" ")))
     assert registry().resolve(noisy, on) == registry().resolve(name, on)
 
