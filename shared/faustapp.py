@@ -80,7 +80,7 @@ def make_app(name: str, settings: WorkerSettings, **conf: Any) -> faust.App:
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
         "broker_rebalance_timeout": 30.0,
         "broker_commit_interval": 1.0,
-        "stream_buffer_maxsize": 262144,
+        "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
         "stream_wait_empty": False,
         "web_stats_enabled": False,
         "web_graph_enabled": False,

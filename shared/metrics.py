@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -41,16 +42,25 @@ class WorkerMetrics:
             registry=registry,
         )
 
-    def record_lag(self, app: faust.App, positions: dict[Any, int]) -> None:
+    def record_lag(self, highwater: Callable[[Any], int | None], positions: dict[Any, int]) -> None:
         """Set lag = high watermark − next offset to process, for each partition in ``positions``."""
         for tp, next_offset in positions.items():
-            self.lag.labels(tp.topic, str(tp.partition)).set(max(0, app.consumer.highwater(tp) - next_offset))
+            end = highwater(tp)
+            if end is not None:
+                self.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - next_offset))
 
 
-def add_http_endpoints(app: faust.App, registry: CollectorRegistry, *, recovers_tables: bool = False) -> None:
+def add_http_endpoints(
+    app: faust.App,
+    registry: CollectorRegistry,
+    *,
+    recovers_tables: bool = False,
+    consuming: Callable[[], bool] | None = None,
+) -> None:
     """Serve ``/metrics`` (Prometheus text) and ``/health`` (200 when ready, 503 before) on the app's web port.
 
-    Ready means: the worker has partitions assigned and, when it has tables, their recovery has finished.
+    Ready means: table recovery has finished (when the worker has tables) and the worker consumes its input:
+    Faust's consumer has partitions, or ``consuming()`` says the worker's own input consumer has joined.
     """
 
     @app.page("/metrics")
@@ -60,7 +70,8 @@ def add_http_endpoints(app: faust.App, registry: CollectorRegistry, *, recovers_
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         recovered = app.tables.recovery.completed.is_set() if recovers_tables else True
-        assigned = bool(app.consumer.assignment()) if app.consumer else False
+        faust_assigned = bool(app.consumer.assignment()) if app.consumer else False
+        assigned = consuming() if consuming is not None else faust_assigned
         ready = recovered and assigned and not app.rebalancing
         body = {"status": "ready" if ready else "starting", "recovered": recovered, "assigned": assigned}
         return web.json(body, status=200 if ready else 503)

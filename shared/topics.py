@@ -51,8 +51,15 @@ ALERTS = TopicSpec(
     "alerts", 1, {"retention.ms": str(400 * 24 * 3600 * 1000)}, "Alert history: every firing and resolve."
 )
 
+DEDUPE = TopicSpec(
+    "tiendo-ingest-dedupe",
+    1,
+    {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(24 * 3600 * 1000)},
+    "Ingest's dedupe state: event identity → highest revision and the day last seen (compacted).",
+)
+
 #: The project's own topics, in pipeline order.
-PROJECT_TOPICS: tuple[TopicSpec, ...] = (UPDATES, DLQ, TOTALS, PLANS, ALERTS)
+PROJECT_TOPICS: tuple[TopicSpec, ...] = (UPDATES, DLQ, TOTALS, PLANS, ALERTS, DEDUPE)
 
 
 def feed_topic(name: str, partitions: int = 1) -> TopicSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -59,6 +60,17 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
         raw = table.get(key.encode())
         return None if raw is None else SeriesState.from_dict(orjson.loads(raw))
 
+    def recording_load(stored: set[str]) -> Callable[[str], SeriesState | None]:
+        """``load`` that adds the keys found in the table to ``stored``."""
+
+        def load_stored(key: str) -> SeriesState | None:
+            state = load(key)
+            if state is not None:
+                stored.add(key)
+            return state
+
+        return load_stored
+
     def current_view(current_code: str, indicator: str, year: int, cache: dict[str, SeriesState]) -> list[QuarterTotal]:
         parts: list[QuarterTotal] = []
         for unit in rolled_units(current_code):
@@ -86,7 +98,8 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
                     batch.append(update)
                     last_event[f"{update.unit}|{update.indicator}|{update.year}"] = event
                 states: dict[str, SeriesState] = {}
-                result = apply_batch(states, batch, load)
+                stored: set[str] = set()
+                result = apply_batch(states, batch, recording_load(stored))
                 for update, why in result.rejected:
                     log.error("update_rejected", event_id=update.event_id, publisher=update.publisher, error=why)
                 sends = []
@@ -101,9 +114,14 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
                     k, v = total_message(View.CURRENT, total)
                     sends.append(producer.send(totals_topic, v, key=k))
                 await asyncio.gather(*await asyncio.gather(*sends))
-                for key, state in result.changed.items():
+                # Every stored series the batch touched is written back, also when all its updates were duplicates:
+                # after a crash the local store can hold writes whose changelog messages never left, and the
+                # replayed updates then look like duplicates. Rewriting puts that state into the changelog before
+                # the offsets are committed; otherwise a recovery from the changelog (a wiped disk, another
+                # worker taking the partition) would silently lose those updates.
+                for key in sorted(result.changed.keys() | stored):
                     with event_context(last_event[key]):
-                        table[key.encode()] = orjson.dumps(state.to_dict())
+                        table[key.encode()] = orjson.dumps(states[key].to_dict())
                 done = time.time()
                 metrics.observe_batch(result)
                 metrics.totals_published.inc(len(sends))
@@ -112,7 +130,7 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
                 for event in events:
                     metrics.worker.latency.observe(max(0.0, done - event.message.timestamp))
                     positions[event.message.tp] = event.message.offset + 1
-                metrics.worker.record_lag(app, positions)
+                metrics.worker.record_lag(app.consumer.highwater, positions)
         finally:
             await outputs.stop()
 
