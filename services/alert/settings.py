@@ -41,7 +41,7 @@ class AlertSettings(WorkerSettings):
         default_factory=dict, description='Per indicator, e.g. {"site_clearance_area": {"warning": 0.85}}.'
     )
     runbook_url: str = Field(
-        "https://github.com/tiendo/tiendo/blob/main/docs/runbook.md", description="Base URL of the alert runbook."
+        "docs/runbook.md", description="Runbook link put in alert annotations (anchor per alert name)."
     )
 
     @field_validator("alertmanager_urls", mode="before")
