@@ -19,6 +19,9 @@ from shared.vntime import VN_TZ, DateError, parse_as_of, quarter_of
 MIN_YEAR = 2000
 #: How far past the broker timestamp an ``as_of`` may lie (clock skew between offices and the broker).
 FUTURE_TOLERANCE = timedelta(days=1)
+#: JSON numbers from this magnitude on cannot be held exactly by a float (and orjson reads integers beyond
+#: 64 bits as floats): such values must come as strings.
+_EXACT_FLOAT_LIMIT = 2.0**53
 #: Largest message the worker parses; bigger ones go to the dead-letter topic unparsed.
 MAX_EVENT_BYTES = 64 * 1024
 
@@ -84,6 +87,11 @@ def normalise(raw: bytes | None, origin: Origin, received_at: datetime) -> Indic
         unit = lookup_unit(event.unit)
     except UnknownUnitError as exc:
         raise Rejection(Reason.UNKNOWN_UNIT, str(exc)) from None
+    if isinstance(event.value, float) and abs(event.value) >= _EXACT_FLOAT_LIMIT:
+        raise Rejection(
+            Reason.INVALID_NUMBER,
+            f"value {event.value!r} is too large for an exact JSON number; send numbers of 2^53 or more as strings",
+        )
     try:
         value = indicator.convert(parse_number(event.value, unit.lang), unit)
     except NumberError as exc:
