@@ -342,6 +342,12 @@ def demo(
     keep_running: Annotated[bool, typer.Option("--keep-running", help="Leave the stack up for exploration.")] = False,
     monitoring: Annotated[bool, typer.Option(help="Start Prometheus and Alertmanager too.")] = True,
     namespace: Annotated[str, typer.Option(help="Prefix of the demo's topics and consumer groups.")] = "demo.",
+    bootstrap_servers: Annotated[
+        str | None, typer.Option("--bootstrap-servers", help="Use this Kafka cluster instead of the local broker.")
+    ] = None,
+    base_port: Annotated[int, typer.Option(min=1024, max=65000, help="HTTP ports of the workers: N, N+1, N+2.")] = 6066,
+    home: Annotated[Path | None, typer.Option(help="Folder for logs and state (default .var/demo).")] = None,
+    summary_json: Annotated[Path | None, typer.Option(help="Write the final totals and alerts here as JSON.")] = None,
 ) -> None:
     """The whole pipeline on the local broker with a year of sample provincial feeds: totals and alerts, live."""
     from services.demo.run import DemoOptions, run_demo
@@ -353,7 +359,12 @@ def demo(
         keep_running=keep_running,
         monitoring=monitoring,
         namespace=namespace,
+        bootstrap_servers=bootstrap_servers,
+        base_port=base_port,
+        summary_json=summary_json,
     )
+    if home is not None:
+        options.home = home
     try:
         run_demo(options)
     except StackError as exc:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
@@ -24,7 +25,17 @@ from rich.table import Table
 
 from services.alert.plans_cli import publish_plans
 from services.demo.replay import Timed, replay, timeline
-from services.demo.stack import ROOT, Process, StackError, alertmanager, get_json, get_text, prometheus, worker
+from services.demo.stack import (
+    ROOT,
+    Process,
+    StackError,
+    alertmanager,
+    get_json,
+    get_text,
+    http_status,
+    prometheus,
+    worker,
+)
 from services.localkafka import LocalBroker
 from shared.alerting import format_amount
 from shared.config import KafkaSettings
@@ -53,6 +64,8 @@ class DemoOptions:
     keep_running: bool = False
     monitoring: bool = True
     base_port: int = 6066
+    bootstrap_servers: str | None = None
+    summary_json: Path | None = None
 
 
 @dataclass
@@ -96,20 +109,23 @@ class Demo:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
 
     def start(self) -> list[Timed]:
-        broker = LocalBroker.from_env()
-        if broker.pid() is None:
-            self.console.print(f"starting Apache Kafka on {broker.bootstrap} …")
-            broker.start()
-            self.broker = broker
-        self.settings = KafkaSettings(bootstrap_servers=broker.bootstrap, namespace=self.o.namespace)
-        self.feeds = KafkaSettings(bootstrap_servers=broker.bootstrap)
+        bootstrap = self.o.bootstrap_servers
+        if bootstrap is None:
+            broker = LocalBroker.from_env()
+            if broker.pid() is None:
+                self.console.print(f"starting Apache Kafka on {broker.bootstrap} …")
+                broker.start()
+                self.broker = broker
+            bootstrap = broker.bootstrap
+        self.settings = KafkaSettings(bootstrap_servers=bootstrap, namespace=self.o.namespace)
+        self.feeds = KafkaSettings(bootstrap_servers=bootstrap)
         prefix = self.o.namespace
         messages = timeline(self.o.feeds, topic_prefix=prefix)
         feed_topics = sorted({m.topic for m in messages})
         plans = load_plan_file(self.o.plans)  # a bad plan file stops the demo before anything starts
         asyncio.run(self._topics(feed_topics))
         env = {
-            "TIENDO_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "TIENDO_BOOTSTRAP_SERVERS": bootstrap,
             "TIENDO_NAMESPACE": self.o.namespace,
             "TIENDO_TOPIC_PATTERN": rf"{re.escape(prefix)}feed\..*",
             "TIENDO_LOG_JSON": "true",
@@ -124,8 +140,10 @@ class Demo:
             for proc in (prometheus(self.o.home), alertmanager(self.o.home)):
                 if proc is None:
                     self.console.print("[yellow]Prometheus/Alertmanager not installed: run `make demo` to install[/]")
-                    continue
-                self.processes.append(proc.start())
+                elif proc.ready_url and http_status(proc.ready_url) == 200:
+                    self.console.print(f"{proc.name} already runs: reusing it")
+                else:
+                    self.processes.append(proc.start())
             alert_env["TIENDO_ALERTMANAGER_URLS"] = "http://127.0.0.1:9093"
         for name in ("ingest", "aggregate", "alert"):
             self.processes.append(
@@ -251,6 +269,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> Snapshot:
                     break
         demo.poll()
         summary(demo, console)
+        if options.summary_json is not None:
+            options.summary_json.write_bytes(orjson.dumps(demo.snapshot, option=orjson.OPT_INDENT_2))
         if options.keep_running:
             console.print("[bold]--keep-running:[/] the stack stays up; Ctrl-C stops it.")
             while True:
