@@ -36,6 +36,9 @@ class LocalBroker:
     port: int = 9092
     controller_port: int = 9095
     heap: str = "512m"
+    #: An extra SASL_PLAINTEXT listener (mechanism PLAIN) with these users, for testing authenticated clients.
+    sasl_port: int | None = None
+    sasl_users: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls) -> LocalBroker:
@@ -75,16 +78,31 @@ class LocalBroker:
 
     def config(self) -> str:
         """KRaft single-node configuration: broker and controller in one process, replication factor 1."""
+        listeners = [f"PLAINTEXT://{self.host}:{self.port}", f"CONTROLLER://{self.host}:{self.controller_port}"]
+        advertised = [f"PLAINTEXT://{self.host}:{self.port}"]
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        sasl: list[str] = []
+        if self.sasl_port is not None:
+            listeners.append(f"SASL_PLAINTEXT://{self.host}:{self.sasl_port}")
+            advertised.append(f"SASL_PLAINTEXT://{self.host}:{self.sasl_port}")
+            protocols += ",SASL_PLAINTEXT:SASL_PLAINTEXT"
+            users = " ".join(f'user_{name}="{password}"' for name, password in self.sasl_users)
+            sasl = [
+                "sasl.enabled.mechanisms=PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+            ]
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}",
-                f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                f"listeners={','.join(listeners)}",
+                f"advertised.listeners={','.join(advertised)}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"listener.security.protocol.map={protocols}",
+                *sasl,
                 f"log.dirs={self.data_dir}",
                 "num.partitions=1",
                 "default.replication.factor=1",

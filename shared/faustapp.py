@@ -129,7 +129,8 @@ class Outputs:
 
 def run_worker(app: faust.App, settings: WorkerSettings) -> None:
     """Run a Faust worker in this process until SIGINT/SIGTERM, with tiendo's logging (no spinner)."""
-    configure_logging(settings.log_level, json=settings.log_json)
+    secret = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    configure_logging(settings.log_level, json=settings.log_json, secrets=[secret])
     Path(app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(
         app,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 import structlog
 
@@ -11,8 +13,23 @@ import structlog
 _NOISY = ("aiokafka", "kafka", "faust", "mode", "rocksdict", "aiohttp.access")
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    """Send structured logs to stderr: JSON lines for machines, key=value for terminals."""
+class _RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """Replaces every secret in a finished log line: libraries log what they send (aiokafka logs SASL bytes)."""
+
+    def __init__(self, *args: Any, secrets: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        forms = {form for secret in secrets if secret for form in (secret, repr(secret)[1:-1], secret.encode().hex())}
+        self._secrets = sorted(forms, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        for secret in self._secrets:
+            line = line.replace(secret, "***")
+        return line
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True, secrets: Iterable[str] = ()) -> None:
+    """Send structured logs to stderr: JSON lines for machines, key=value for terminals; ``secrets`` never show."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
@@ -30,7 +47,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
+        _RedactingFormatter(
+            secrets=secrets,
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,

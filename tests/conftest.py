@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
@@ -14,6 +13,10 @@ import pytest
 from services.localkafka import LocalBroker
 from shared.config import KafkaSettings
 from shared.topics import TopicSpec, ensure_topics
+
+#: The session broker's SASL/PLAIN user (its SASL_PLAINTEXT listener: the ``sasl_bootstrap`` fixture).
+SASL_USER = ("tiendo", "s3cr3t-Passw0rd-for-tests")
+_SESSION: dict[str, LocalBroker] = {}
 
 
 def free_port() -> int:
@@ -28,12 +31,28 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given := os.environ.get("TIENDO_KAFKA_BOOTSTRAP"):
         yield given
         return
-    broker = LocalBroker(home=Path(tmp_path_factory.mktemp("kafka")), port=free_port(), controller_port=free_port())
+    broker = LocalBroker(
+        home=Path(tmp_path_factory.mktemp("kafka")),
+        port=free_port(),
+        controller_port=free_port(),
+        sasl_port=free_port(),
+        sasl_users=(SASL_USER,),
+    )
     broker.start()
+    _SESSION["broker"] = broker
     try:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def sasl_bootstrap(kafka_bootstrap: str) -> str:
+    """The session broker's SASL_PLAINTEXT listener (skipped with an external ``TIENDO_KAFKA_BOOTSTRAP``)."""
+    broker = _SESSION.get("broker")
+    if broker is None or broker.sasl_port is None:
+        pytest.skip(f"the external broker {kafka_bootstrap} has no SASL listener known to the tests")
+    return f"{broker.host}:{broker.sasl_port}"
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +74,3 @@ async def make_topics(kafka_settings: KafkaSettings) -> AsyncIterator:
         await ensure_topics(kafka_settings, specs)
 
     yield create
-
-
-def run(coro):
-    return asyncio.run(coro)
