@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -67,6 +67,28 @@ class TotalsQuery:
             return {reg.rollup(unit.code, on=_day(year, self.view)).code}
         # A unit-view year can hold two units of one name (Bắc Ninh 27 until June 2025, merged 24 after).
         return {unit.uid, reg.resolve(self.province, on=date(year, 1, 1)).uid}
+
+
+def key_filter(query: TotalsQuery) -> Callable[[str], bool]:
+    """A cheap test on a series' table key (``unit|indicator|year``): False for a series ``run`` would not select
+    for the query (indicator, year, and the province in the unit view), so only the others need decoding."""
+    units_of_year: dict[int, set[str] | None] = {}
+
+    def keep(key: str) -> bool:
+        unit, indicator, year_text = key.split("|")
+        year = int(year_text)
+        if (query.indicator is not None and indicator != query.indicator) or (
+            query.year is not None and year != query.year
+        ):
+            return False
+        if query.province is None or query.view is View.CURRENT:
+            return True  # a current province's series are found by their decoded current_code
+        if year not in units_of_year:
+            units_of_year[year] = query.units(year)
+        wanted = units_of_year[year]
+        return wanted is None or unit in wanted
+
+    return keep
 
 
 def run(query: TotalsQuery, states: Iterable[SeriesState]) -> list[QuarterTotal]:
