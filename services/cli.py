@@ -270,13 +270,14 @@ def _print_totals(rows: list[dict]) -> None:
     reg = registry()
     names = {p.uid: p.name for p in reg.all_units()}
 
-    def province_label(unit: str) -> str:
+    def province_label(row: dict) -> str:
+        unit = str(row.get("unit", ""))
         name = names.get(unit)
-        if name is None:  # current view: the unit is a current province's code
+        if row.get("view") == "current" or name is None:  # the unit is a current province's code
             try:
                 name = reg.get(unit, on=MERGER_DATE).name
             except UnknownProvinceError:
-                name = ""
+                name = name or ""
         return f"{unit.split('@', maxsplit=1)[0]} {name}".strip()
 
     table = Table("province", "indicator", "year", "quarter", "value", "year to date", "unit", "events", "last as of")
@@ -288,7 +289,7 @@ def _print_totals(rows: list[dict]) -> None:
         ytd, _ = _human(row.get("ytd"), base_unit)
         as_of = row.get("last_as_of")
         table.add_row(
-            province_label(str(row.get("unit", ""))),
+            province_label(row),
             str(row.get("indicator", "")),
             str(row.get("year", "")),
             f"Q{row.get('quarter', '?')}",
