@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say "[env TIENDO_…]": plain text, not markup
 )
 kafka_app = typer.Typer(help="A local single-node Apache Kafka broker (KRaft) for development and tests.")
 topics_app = typer.Typer(help="The project's Kafka topics.")
