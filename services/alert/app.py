@@ -21,7 +21,7 @@ from services.alert.metrics import AlertMetrics
 from services.alert.settings import AlertSettings
 from shared.alerting import BEHIND_PLAN, FEED_STALE, AlertKey, AlertState, Transition, mark_sent, to_alertmanager
 from shared.evaluation import UNIT_VIEW, Evaluator, SeriesFigures, plan_series_key
-from shared.faustapp import Outputs, make_app
+from shared.faustapp import Outputs, make_app, small_table
 from shared.logs import get_logger
 from shared.metrics import add_http_endpoints
 from shared.plans import Plan
@@ -39,12 +39,8 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
     totals_topic = app.topic(settings.topic(TOTALS.name))
     plans_topic = app.topic(settings.topic(PLANS.name))
 
-    def table(name: str) -> faust.Table:
-        # Small state, written from timers too: one partition, in memory, rebuilt from its changelog on start
-        # ("memory:///": Faust ignores a bare "memory://", which is a falsy URL, and falls back to RocksDB).
-        return app.Table(name, partitions=1, use_partitioner=True, store="memory:///", key_type=bytes, value_type=bytes)
-
-    plans, figures, alerts = table("plans"), table("figures"), table("alerts")
+    # Small state written from agents and timers alike: one partition, in memory, rebuilt from its changelog.
+    plans, figures, alerts = (small_table(app, name) for name in ("plans", "figures", "alerts"))
     outputs = Outputs(settings, "tiendo-alert-out", (ALERTS,))
     evaluator = Evaluator(
         settings.thresholds.to_thresholds(),
