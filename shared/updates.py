@@ -52,8 +52,10 @@ class IndicatorUpdate:
 
     @property
     def key(self) -> bytes:
-        """Partition key: every update of one province unit and indicator lands in one partition, in order."""
-        return f"{self.unit}|{self.indicator}".encode()
+        """Partition key: the current province and indicator. Every update of a unit and indicator lands in one
+        partition, in order, together with those of the other units that roll up into the same province, so an
+        aggregate replica holds all it needs for the post-merger view."""
+        return f"{self.current_code}|{self.indicator}".encode()
 
     def to_dict(self) -> dict[str, Any]:
         return {
