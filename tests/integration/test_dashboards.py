@@ -47,7 +47,6 @@ BUILTINS = {
     "__range_s": "3600",
     "__range_ms": "3600000",
 }
-ALERT_TABLES = ("plans", "figures", "alerts")
 VARIABLE = re.compile(r"\$\{(\w+)(?::[\w]+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 
 
@@ -272,14 +271,6 @@ async def pipeline(kafka_settings: KafkaSettings, unique: str, tmp_path: Path):
     assert feed_topics[0] == f"{namespace}feed.bac-giang"
     await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap), [TopicSpec(t, 1) for t in feed_topics])
     await ensure_topics(KafkaSettings(bootstrap_servers=bootstrap, namespace=namespace), PROJECT_TOPICS)
-    # Workaround for a start-up race of the alert worker (services/alert/app.py): its one-partition tables pick the
-    # changelog partition eagerly from the producer's metadata, and when the changelog topics are created after the
-    # producer started, the first table write can crash the worker (TypeError "'NoneType' object is not iterable"
-    # in aiokafka's _partition; about one start in five here). Topics that exist before it starts are known.
-    await ensure_topics(
-        KafkaSettings(bootstrap_servers=bootstrap, namespace=namespace),
-        [TopicSpec(f"tiendo-alert-{t}-changelog", 1, {"cleanup.policy": "compact"}) for t in ALERT_TABLES],
-    )
 
     alertmanager, am_port, _ = start_alertmanager(tmp_path)
     env = {
