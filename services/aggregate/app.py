@@ -122,6 +122,9 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
                 for key in sorted(result.changed.keys() | stored):
                     with event_context(last_event[key]):
                         table[key.encode()] = orjson.dumps(states[key].to_dict())
+                # The changelog must hold the batch before Faust may commit its offsets: Faust's own pre-commit
+                # flush gives up after 0.1 s without progress, so wait for it here.
+                await app.producer.flush()
                 done = time.time()
                 metrics.observe_batch(result)
                 metrics.totals_published.inc(len(sends))
