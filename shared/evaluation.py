@@ -170,7 +170,6 @@ class Evaluator:
             higher_is_better=indicator.higher_is_better,
             runbook_url=f"{self.runbook_url}#tiendobehindplan" if self.runbook_url else "",
         )
-        annotations = {**annotations, "ratio_value": "" if result.ratio is None else str(result.ratio)}
         labels = alert_labels(key, plan.province_code, plan.province_name)
         return _pending(step(state, result.severity, at, annotations, key=key, labels=labels))
 
