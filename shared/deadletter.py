@@ -11,6 +11,13 @@ import orjson
 
 from shared.updates import Origin
 
+#: Largest original key or value a dead letter carries. A bigger one is left out (its size is kept in
+#: ``key_omitted``/``value_omitted``; the bytes stay at ``origin`` in the feed topic), so that a letter always fits
+#: the broker's default 1 MB message limit, even with every byte escaped in JSON (up to 6 bytes each) and the key
+#: repeated as the record key. Without the bound one 1 MB event of binary or control bytes made a letter the broker
+#: refused, which crashed the ingest worker on every restart (it re-reads the event).
+MAX_KEPT_BYTES = 64 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
@@ -23,6 +30,37 @@ class DeadLetter:
     value: bytes | None
     received_at: datetime
     rejected_at: datetime
+    key_omitted: int | None = None
+    """Size of the original key when it was too large to keep (``key`` is then None)."""
+    value_omitted: int | None = None
+    """Size of the original value when it was too large to keep (``value`` is then None)."""
+
+    @classmethod
+    def bounded(
+        cls,
+        reason: str,
+        message: str,
+        origin: Origin,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        received_at: datetime,
+        rejected_at: datetime,
+    ) -> DeadLetter:
+        """A letter with the original key and value, each left out when larger than ``MAX_KEPT_BYTES``."""
+        key_omitted = len(key) if key is not None and len(key) > MAX_KEPT_BYTES else None
+        value_omitted = len(value) if value is not None and len(value) > MAX_KEPT_BYTES else None
+        return cls(
+            reason,
+            message,
+            origin,
+            None if key_omitted is not None else key,
+            None if value_omitted is not None else value,
+            received_at,
+            rejected_at,
+            key_omitted,
+            value_omitted,
+        )
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -38,6 +76,8 @@ class DeadLetter:
                 **_bytes_field("value", self.value),
                 "received_at": self.received_at.isoformat(),
                 "rejected_at": self.rejected_at.isoformat(),
+                **({} if self.key_omitted is None else {"key_omitted": self.key_omitted}),
+                **({} if self.value_omitted is None else {"value_omitted": self.value_omitted}),
             }
         )
 
@@ -53,6 +93,8 @@ class DeadLetter:
             value=_bytes_from(d, "value"),
             received_at=datetime.fromisoformat(d["received_at"]),
             rejected_at=datetime.fromisoformat(d["rejected_at"]),
+            key_omitted=d.get("key_omitted"),
+            value_omitted=d.get("value_omitted"),
         )
 
 

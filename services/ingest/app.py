@@ -74,10 +74,16 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         sends = [await producer.send(updates_topic, u.encode(), key=u.key) for _, u, _ in result.accepted]
         for index, rejection in result.rejected:
             raw = raws[index]
-            letter = DeadLetter(
-                rejection.reason, rejection.message, raw.origin, records[index].key, raw.value, raw.received_at, now
+            letter = DeadLetter.bounded(
+                rejection.reason,
+                rejection.message,
+                raw.origin,
+                key=records[index].key,
+                value=raw.value,
+                received_at=raw.received_at,
+                rejected_at=now,
             )
-            sends.append(await producer.send(dlq_topic, letter.encode(), key=records[index].key))
+            sends.append(await producer.send(dlq_topic, letter.encode(), key=letter.key))
         await asyncio.gather(*sends)  # every output acknowledged before ids are remembered and offsets committed
         await seen.write(producer, {i.encode(): encode_seen(rev, now) for i, (rev, _) in result.remember.items()})
         metrics.observe_batch(result, raws, time.time())
