@@ -52,7 +52,9 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
     app = make_app("aggregate", settings)
     updates = app.topic(settings.topic(UPDATES.name))
     # One state per series (unit|indicator|year), co-partitioned with indicator.updates (key current|indicator).
-    table = app.Table("series", partitions=UPDATES.partitions, key_type=bytes, value_type=bytes)
+    table = app.Table(
+        "series", partitions=UPDATES.partitions, key_type=bytes, value_type=bytes, recovery_buffer_size=10_000
+    )
     outputs = Outputs(settings, "tiendo-aggregate-out", (TOTALS,))
     totals_topic = settings.topic(TOTALS.name)
 
