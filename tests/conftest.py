@@ -19,6 +19,15 @@ SASL_USER = ("tiendo", "s3cr3t-Passw0rd-for-tests")
 _SESSION: dict[str, LocalBroker] = {}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help="fault suite: big sizes (100,000 events, 20 kills) instead of the CI sizes",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
