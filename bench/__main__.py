@@ -1,0 +1,130 @@
+"""``python -m bench run [--events N] [--only ingest|aggregate]``: run the benchmarks, save and print the results."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.common import code_version, load_average, log, machine, own_broker, setup_logging
+from bench.report import append_markdown, markdown, save_json
+from tests.workers import ROOT
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="Run the ingest and aggregate benchmarks, each on its own broker.")
+    run.add_argument("--events", type=int, default=200_000, help="Events (ingest) and updates (aggregate) per run.")
+    run.add_argument("--only", choices=("ingest", "aggregate"), help="Run one benchmark only.")
+    run.add_argument("--repeat", type=int, default=3, help="Interleaved runs per implementation (median reported).")
+    run.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="Longest a throughput run processes (seconds from its first progress); 0 means no limit.",
+    )
+    run.add_argument("--rate", type=float, help="Paced runs: events/s (default: 5000, or half the worker's median).")
+    run.add_argument("--paced-seconds", type=float, default=10.0, help="Paced runs: how long to publish.")
+    run.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="py-spy profile of the aggregate worker: when it is below half the raw loop (auto), always, never.",
+    )
+    run.add_argument(
+        "--recovery-keys", type=int, default=100_000, help="Series in the aggregate worker's state when it is killed."
+    )
+    run.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Extra environment of the workers, e.g. TIENDO_BATCH_WAIT_S=1 (repeatable; recorded in the results).",
+    )
+    run.add_argument("--name", default="bench", help="Results file name: bench/results/<date>-<name>.json.")
+    run.add_argument("--keep", action="store_true", help="Keep the work folder (worker logs, profiles).")
+    run.add_argument("-v", "--verbose", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> None:
+    args = parse(argv)
+    setup_logging(args.verbose)
+    if args.events < 1000 or args.repeat < 1:
+        raise SystemExit("--events must be at least 1000 and --repeat at least 1")
+    worker_env = dict(item.split("=", 1) for item in args.worker_env)
+    started = datetime.now()
+    t0 = time.monotonic()
+    result: dict[str, Any] = {
+        "name": args.name,
+        "started": started.strftime("%Y-%m-%d %H:%M"),
+        "command": ".venv/bin/python -m bench " + " ".join(argv),
+        "repeat": args.repeat,
+        "events": args.events,
+        "budget": args.budget or float("inf"),
+        "worker_env": worker_env,
+        "load_start": load_average(),
+        "code_start": code_version(),
+        "machine": machine(),
+    }
+    log.info("load average %s; %s", result["load_start"], result["machine"])
+    workdir = Path(tempfile.mkdtemp(prefix="tiendo-bench-"))
+    try:
+        if args.only in (None, "ingest"):
+            from bench.ingest import IngestBench  # noqa: PLC0415 - each benchmark imports its worker's modules
+
+            with own_broker() as broker:
+                bench = IngestBench(
+                    broker, workdir / "ingest", args.events, args.repeat, result["budget"], worker_env=worker_env
+                )
+                (workdir / "ingest").mkdir()
+                result["ingest"] = bench.run(args.rate, args.paced_seconds)
+        if args.only in (None, "aggregate"):
+            from bench.aggregate import AggregateBench  # noqa: PLC0415
+
+            with own_broker() as broker:
+                bench = AggregateBench(
+                    broker,
+                    workdir / "aggregate",
+                    args.events,
+                    args.repeat,
+                    result["budget"],
+                    recovery_keys=args.recovery_keys,
+                )
+                (workdir / "aggregate").mkdir()
+                result["aggregate"] = bench.run(args.rate, args.paced_seconds, args.profile)
+    except BaseException:
+        (workdir / "partial.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        log.exception("benchmark failed; worker logs and the results so far (partial.json) are in %s", workdir)
+        raise
+    result["load_end"] = load_average()
+    result["code_end"] = code_version()
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    path = save_json(result, started.strftime("%Y-%m-%d"), args.name)
+    for keys, profile in result.get("aggregate", {}).get("profiles", {}).items():
+        if profile.get("file"):  # the evidence behind the profile table, kept next to the numbers
+            kept = path.with_name(f"{path.stem}-profile-aggregate-{keys}.txt.gz")
+            kept.write_bytes(gzip.compress(Path(profile["file"]).read_bytes()))
+            profile["file"] = str(kept.relative_to(ROOT))
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if args.keep:
+        log.info("work folder kept: %s", workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    text = markdown(result, path)
+    append_markdown(text)
+    log.info("results: %s and bench/RESULTS.md", path)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

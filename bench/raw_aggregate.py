@@ -1,0 +1,147 @@
+"""The raw aiokafka aggregate loop: the aggregate worker's work with nothing around it, as the yardstick.
+
+getmany(max_records=2000) → ``IndicatorUpdate.decode`` → ``shared.aggregation.apply_batch`` into an in-memory
+dict of series states → the same ``indicator.totals`` messages as the worker (unit view of every changed quarter,
+current view of every changed series) sent without awaiting each → acknowledgements gathered → commit.
+
+With ``"state": true`` it also does the worker's durability work the way a hand-written loop would: every series
+the batch changed is serialised (``SeriesState.to_dict`` + orjson) and sent to a compacted changelog topic,
+acknowledged before the commit (states stay in memory: it never reads them back).
+
+Run as ``python -m bench.raw_aggregate CONFIG.json``; it stops after ``expect`` updates or ``budget`` seconds and
+writes its timings to ``out``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from bench.procstat import memory_mb
+from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
+from shared.provinces import MERGER_DATE, registry
+from shared.topics import TOTALS, UPDATES
+from shared.updates import IndicatorUpdate
+
+#: The changelog topic of the ``state`` variant (namespaced).
+CHANGELOG = "bench-raw-aggregate-state"
+
+
+def total_message(view: str, total: QuarterTotal) -> tuple[bytes, bytes]:
+    """As ``services.aggregate.app.total_message`` (the bench compares both outputs message for message)."""
+    return f"{view}/".encode() + total.key(), orjson.dumps({"view": view, **total.to_dict()})
+
+
+@cache
+def rolled_units(current_code: str) -> tuple[str, ...]:
+    """As ``services.aggregate.app.rolled_units``."""
+    reg = registry()
+    units = {p.uid for p in reg.constituents(current_code)}
+    units.add(reg.get(current_code, on=MERGER_DATE).uid)
+    return tuple(sorted(units))
+
+
+@dataclass(slots=True)
+class BatchOutput:
+    messages: list[tuple[bytes, bytes]]
+    """(key, value) of the totals to publish."""
+    result: BatchResult
+    rejected: int
+
+
+def process(records: list[ConsumerRecord], states: dict[str, SeriesState]) -> BatchOutput:
+    """One batch applied to the in-memory states; the totals messages it produces."""
+    batch: list[IndicatorUpdate] = []
+    rejected = 0
+    for record in records:
+        try:
+            batch.append(IndicatorUpdate.decode(record.value))
+        except (ValueError, KeyError, TypeError):
+            rejected += 1
+    result = apply_batch(states, batch, lambda _key: None)
+    messages = []
+    for key, quarter in sorted(result.changed_quarters):
+        messages.append(total_message("unit", result.changed[key].quarter_total(quarter)))
+    for current_code, indicator, year in {(s.current_code, s.indicator, s.year) for s in result.changed.values()}:
+        parts: list[QuarterTotal] = []
+        for unit in rolled_units(current_code):
+            state = states.get(f"{unit}|{indicator}|{year}")
+            if state is not None:
+                parts.extend(state.totals())
+        messages.extend(total_message("current", total) for total in rollup(parts, current_code))
+    return BatchOutput(messages, result, rejected + len(result.rejected))
+
+
+async def run(config: dict[str, Any]) -> dict[str, Any]:
+    client = {"bootstrap_servers": config["bootstrap"]}
+    namespace = config["namespace"]
+    totals_topic, changelog = namespace + TOTALS.name, namespace + CHANGELOG
+    consumer = AIOKafkaConsumer(
+        namespace + UPDATES.name,
+        **client,
+        group_id=config["group"],
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    producer = AIOKafkaProducer(
+        **client, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )  # fmt: skip
+    await consumer.start()
+    await producer.start()
+    states: dict[str, SeriesState] = {}
+    stats: dict[str, Any] = {"events": 0, "batches": 0, "totals": 0, "rejected": 0, "state_writes": 0}
+    first = last = None
+    cpu = 0.0
+    budget = config.get("budget") or float("inf")
+    try:
+        while stats["events"] < config["expect"] and (first is None or time.time() - first < budget):
+            batches = await consumer.getmany(timeout_ms=100, max_records=config.get("batch_size", 2000))
+            if not batches:
+                continue
+            if first is None:
+                first, cpu = time.time(), time.process_time()
+            records = [r for rs in batches.values() for r in rs]
+            out = process(records, states)
+            futures = [await producer.send(totals_topic, value, key=key) for key, value in out.messages]
+            await asyncio.gather(*futures)
+            if config.get("state"):
+                writes = [
+                    await producer.send(changelog, orjson.dumps(states[key].to_dict()), key=key.encode())
+                    for key in sorted(out.result.changed)
+                ]
+                await asyncio.gather(*writes)
+                stats["state_writes"] += len(writes)
+            await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
+            last = time.time()
+            stats["events"] += len(records)
+            stats["batches"] += 1
+            stats["totals"] += len(out.messages)
+            stats["rejected"] += out.rejected
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    stats["complete"] = stats["events"] >= config["expect"]
+    stats["cpu_ms_per_event"] = round((time.process_time() - cpu) * 1000 / max(1, stats["events"]), 3)
+    stats.update(first_consumed=first, last_acked=last, keys=len(states), **memory_mb())
+    return stats
+
+
+def main(path: str) -> None:
+    config = orjson.loads(Path(path).read_bytes())
+    stats = asyncio.run(run(config))
+    Path(config["out"]).write_bytes(orjson.dumps(stats))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

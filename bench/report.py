@@ -1,0 +1,209 @@
+"""Results: raw numbers to ``bench/results/<date>-<name>.json``, a dated section appended to ``bench/RESULTS.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.common import median
+
+BENCH = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH / "results"
+RESULTS_MD = BENCH / "RESULTS.md"
+
+HEADER = """# Benchmark results
+
+Written by `.venv/bin/python -m bench run` (what is measured and how: `bench/__init__.py`). Each run appends a
+section; the raw numbers of every run are in `bench/results/`. Figures are medians of interleaved repeats. The
+machine is shared: the load average at the start and end of each run is given, and CPU time per event (less
+sensitive to other load than events/s) is reported next to the throughput.
+"""
+
+
+def save_json(result: dict[str, Any], date: str, name: str) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{date}-{name}.json"
+    n = 2
+    while path.exists():
+        path = RESULTS_DIR / f"{date}-{name}-{n}.json"
+        n += 1
+    path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:,.0f} ms"
+
+
+def _load(values: list[float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in values)
+
+
+def markdown(result: dict[str, Any], json_path: Path) -> str:
+    m = result["machine"]
+    lines = [
+        f"## {result['started']} — `{result['name']}`",
+        "",
+        f"- Machine: {m['nproc']} × {m['cpu_model']}, {m['memory_gb']} GB RAM, Linux {m['kernel']}",
+        f"- Versions: Python {m['python']}, faust-streaming {m['faust_streaming']}, aiokafka {m['aiokafka']}, "
+        f"Apache Kafka {m['kafka']} ({m['java']}); each benchmark starts its own broker (1 GB heap, same cores)",
+        f"- Command: `{result['command']}`"
+        + (f" (worker environment: {result['worker_env']})" if result.get("worker_env") else ""),
+        f"- Load average (1/5/15 min) at start: {_load(result['load_start'])} · at end: {_load(result['load_end'])} "
+        f"on {m['nproc']} cores; {result['repeat']} interleaved runs per implementation, each until its input is "
+        f"processed or {result['budget']:.0f} s have passed",
+        f"- Raw numbers: `{json_path.relative_to(BENCH.parent)}`; the whole run took {result['seconds'] / 60:.1f} min",
+        *_code(result),
+        "",
+    ]
+    if "ingest" in result:
+        lines += _ingest(result["ingest"])
+    if "aggregate" in result:
+        lines += _aggregate(result["aggregate"])
+    return "\n".join(lines) + "\n"
+
+
+def _code(result: dict[str, Any]) -> list[str]:
+    start, end = result.get("code_start"), result.get("code_end")
+    if not start:
+        return []
+    line = f"- Code: commit {start['commit']}" + (
+        " with uncommitted changes in services/ or shared/" if start["dirty"] else ""
+    )
+    if end and end != start:
+        line += f"; the tree changed during the run (commit {end['commit']} at the end)"
+    return [line]
+
+
+def _table(runs: list[dict[str, Any]], impls: dict[str, str], medians: dict, cpu: dict, unit: str) -> list[str]:
+    lines = [
+        f"| implementation | {unit}/s (median) | runs ({unit} processed) | ratio to raw | CPU ms/{unit[:-1]} "
+        "(median) | CPU ratio | RSS MB (peak) |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for impl, label in impls.items():
+        mine = [x for x in runs if x["impl"] == impl]
+        if not mine:
+            continue
+        each = ", ".join(f"{_n(x['per_s'])} ({_n(x['processed'])})" for x in mine)
+        ratio = medians[impl] / medians["raw"] if medians.get(impl) and medians.get("raw") else None
+        cpu_ratio = cpu["raw"] / cpu[impl] if cpu.get(impl) and cpu.get("raw") else None
+        lines.append(
+            f"| {label} | {_n(medians[impl])} | {each} | {_n(ratio, 2)} | {_n(cpu[impl], 3)} | {_n(cpu_ratio, 2)} | "
+            f"{_n(max(x.get('peak_rss_mb') or 0 for x in mine))} |"
+        )
+    return lines
+
+
+def _ingest(r: dict[str, Any]) -> list[str]:
+    inp = r["input"]
+    lines = [
+        f"### Ingest: {r['events']:,} pre-loaded feed events ({inp['valid']:,} valid, {inp['duplicate']:,} re-sent, "
+        f"{inp['correction']:,} corrections, {inp['bad']:,} broken), 7 feed topics",
+        "",
+    ]
+    impls = {
+        "worker": "`tiendo ingest` (Faust worker, own aiokafka consumer, dedupe topic)",
+        "raw": "raw aiokafka loop (`bench/raw_ingest.py`, dedupe in a dict)",
+    }
+    lines += _table(r["runs"], impls, r["median_per_s"], r["median_cpu_ms_per_event"], "events")
+    hist = [x["latency_histogram"] for x in r["runs"] if x["impl"] == "worker"]
+    lines += [
+        "",
+        f"- Same outputs (updates, dead letters, accepted) in full runs: {r['same_outputs_full_runs']}; in the paced "
+        f"runs: {r['same_outputs_paced']}",
+        f"- Worker's `tiendo_ingest_processing_latency_seconds` in the pre-loaded runs: p50 {_ms(hist[0]['p50_s'])}, "
+        f"p99 {_ms(hist[0]['p99_s'])} (first run; time since the broker received the event, so mostly the time the "
+        "event waited in the pre-loaded topic)",
+        "",
+    ]
+    return lines + _paced(r["paced"], "events")
+
+
+def _paced(paced: list[dict[str, Any]], what: str) -> list[str]:
+    p0 = paced[0]
+    lines = [
+        f"Paced latency: {p0['events']:,} {what} at {p0['rate']:,.0f}/s into a consumer that is already running; "
+        f"per {what[:-1]}: broker append time of its output − of its input.",
+        "",
+        "| implementation | achieved rate/s | matched | p50 | p99 | max | worker histogram p50 / p99 |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for p in paced:
+        hist = p.get("latency_histogram_incl_warmup")
+        lines.append(
+            f"| {p['impl']} | {_n(p['achieved_rate'])} | {p['matched']:,} | {_ms(p['p50_s'])} | {_ms(p['p99_s'])} | "
+            f"{_ms(p['max_s'])} | " + (f"{_ms(hist['p50_s'])} / {_ms(hist['p99_s'])} |" if hist else "– |")
+        )
+    return [*lines, ""]
+
+
+def _aggregate(r: dict[str, Any]) -> list[str]:
+    lines = [f"### Aggregate: {r['events']:,} pre-loaded indicator updates", ""]
+    impls = {
+        "worker": "`tiendo aggregate` (Faust agent, RocksDB table + changelog)",
+        "raw": "raw aiokafka loop (`bench/raw_aggregate.py`, states in a dict)",
+        "raw+state": "raw loop + every changed series serialised to a compacted topic",
+    }
+    for keys, v in r["variants"].items():
+        worker = [x for x in v["runs"] if x["impl"] == "worker"]
+        lines += [
+            f"{int(keys):,} series (worker: mean batch {_n(median(x['mean_batch'] for x in worker))} updates; "
+            f"latency histogram of its first run p50 {_ms(worker[0]['latency_histogram']['p50_s'])}, "
+            f"p99 {_ms(worker[0]['latency_histogram']['p99_s'])}):",
+            "",
+            *_table(v["runs"], impls, v["median_per_s"], v["median_cpu_ms_per_event"], "updates"),
+            "",
+        ]
+    rec = r["recovery"]
+    back = rec["recovery"]
+    lines += [
+        f"- State of {back.get('recovered_keys') or 0:,} series (built by the worker from "
+        f"{_n(rec['processed'])} updates of as many series at {_n(rec['per_s'])}/s, "
+        f"{_n(rec['cpu_ms_per_event'], 3)} ms CPU/update): worker RSS **{_n(back.get('before_rss_mb'))} MB** "
+        f"(peak {_n(back.get('before_peak_rss_mb'))} MB; aim < 300 MB)",
+        f"- Recovery: SIGKILL, state folder deleted, restart → `/health` 200 after **{back['ready_s']:.1f} s**, "
+        f"`tiendo_aggregate_recovery_duration_seconds` **{back['recovery_metric_s']:.1f} s** (aim < 10 s); "
+        f"RSS after recovery {_n(back.get('after_rss_mb'))} MB",
+        f"- Paced worker and raw loop ended with identical totals (unit and current views): {r['same_totals_paced']}",
+        "",
+    ]
+    lines += _paced(r["paced"], "updates")
+    for keys, prof in r.get("profiles", {}).items():
+        summary = prof.get("summary")
+        if not summary:
+            continue
+        lines += [
+            f"Profile of the worker, {int(keys):,} series (py-spy, {prof['seconds']:.0f} s, {summary['samples']:,} "
+            f"samples; {_n(prof['per_s_while_profiled'])} updates/s while profiled, mean batch "
+            f"{_n(prof['mean_batch'])}); inclusive shares:",
+            "",
+            "| part | share |",
+            "|---|---:|",
+            *(f"| {label.strip()} | {pct:.1f}% |" for label, pct in summary["inclusive_pct"].items()),
+            "",
+            "What the event loop was running (the task or callback under `Handle._run`): "
+            + ", ".join(f"`{task}` {share:.1f}%" for task, share in summary.get("by_task_pct", [])[:8]),
+            "",
+            "Self time by component: "
+            + ", ".join(f"{k} {v:.1f}%" for k, v in summary["self_pct_by_component"].items()),
+            "",
+            "Top self-time lines (time in C code is charged to the calling line):",
+            "",
+            *(f"- {pct:.1f}% `{frame}`" for frame, pct in summary["top_self_pct"][:12]),
+            "",
+        ]
+    return lines
+
+
+def append_markdown(text: str) -> None:
+    if not RESULTS_MD.exists():
+        RESULTS_MD.write_text(HEADER)
+    with RESULTS_MD.open("a") as f:
+        f.write("\n" + text)
