@@ -208,14 +208,16 @@ def dlq_replay(
     topic = settings.topic(DLQ.name)
     # (source topic, key, value) → source partition; one replay per distinct original, in dead-letter order.
     originals: dict[tuple[str, bytes | None, bytes], int] = {}
-    counts = {"records": 0, "matching": 0, "partitions": 0, "null": 0}
+    counts = {"records": 0, "matching": 0, "partitions": 0, "null": 0, "omitted": 0}
 
     def visit(_: ConsumerRecord, letter: DeadLetter) -> None:
         if not keep(letter):
             return
         counts["matching"] += 1
         if letter.value is None:
-            counts["null"] += 1  # a null message can never become a valid event
+            # A null message can never become a valid event; an original left out of its letter (too large)
+            # is not in the dead-letter topic to replay.
+            counts["omitted" if letter.value_omitted is not None else "null"] += 1
             return
         originals.setdefault((letter.origin.topic, letter.key, letter.value), letter.origin.partition)
 
@@ -232,10 +234,13 @@ def dlq_replay(
         typer.echo(f"{source}  {_events(n)} {status}")
     done = sum(n for source, n in per_topic.items() if source not in missing)
     extra = []
-    if counts["matching"] - counts["null"] > len(originals):
-        extra.append(f"{counts['matching'] - counts['null'] - len(originals)} identical letters replayed once")
+    skipped = counts["null"] + counts["omitted"]
+    if counts["matching"] - skipped > len(originals):
+        extra.append(f"{counts['matching'] - skipped - len(originals)} identical letters replayed once")
     if counts["null"]:
         extra.append(f"{counts['null']} letters of null messages skipped")
+    if counts["omitted"]:
+        extra.append(f"{counts['omitted']} letters skipped: their originals (over 64 KiB) stay at their origin")
     typer.echo(
         f"{_events(done)} {verb} from {counts['matching']} matching dead letters in {topic}"
         + (f" ({'; '.join(extra)})" if extra else "")
