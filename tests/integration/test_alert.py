@@ -90,11 +90,6 @@ class Pipeline:
 
 
 @pytest.fixture
-def namespace(unique: str) -> str:
-    return f"t{unique}."
-
-
-@pytest.fixture
 async def pipeline(kafka_settings: KafkaSettings, namespace: str, tmp_path: Path) -> AsyncIterator[Pipeline]:
     ns = KafkaSettings(bootstrap_servers=kafka_settings.bootstrap_servers, namespace=namespace)
     await ensure_topics(ns, (PLANS, TOTALS, ALERTS))

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import pytest
 
 from shared.config import KafkaSettings
 from shared.deadletter import DeadLetter
-from shared.topics import DLQ, UPDATES, TopicSpec, ensure_topics
+from shared.topics import DLQ, UPDATES, TopicSpec
 from shared.updates import IndicatorUpdate
-from tests.conftest import free_port
 from tests.integration.kafka_io import publish, read_until
-from tests.workers import Worker
 
 pytestmark = pytest.mark.kafka
 
@@ -70,34 +66,6 @@ BAD = {
     "ambiguous_number": ev("an", "Bắc Giang", "4,680", "VND"),
     "invalid_number": ev("in", "Bắc Giang", "four", "tỷ đồng"),
 }
-
-
-@pytest.fixture
-def namespace(unique: str) -> str:
-    return f"t{unique}."
-
-
-@pytest.fixture
-async def ingest(kafka_settings: KafkaSettings, namespace: str, unique: str, tmp_path: Path):
-    ns = KafkaSettings(bootstrap_servers=kafka_settings.bootstrap_servers, namespace=namespace)
-    await ensure_topics(ns, (UPDATES, DLQ))
-    worker = Worker(
-        "ingest",
-        {
-            "TIENDO_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-            "TIENDO_NAMESPACE": namespace,
-            "TIENDO_TOPIC_PATTERN": rf"feed\.{unique}-.*",
-            "TIENDO_DATA_DIR": str(tmp_path / "state"),
-            "TIENDO_METADATA_MAX_AGE_MS": "2000",
-        },
-        tmp_path / "ingest.log",
-        free_port(),
-    ).start()
-    try:
-        await asyncio.to_thread(worker.wait_ready)
-        yield worker, ns
-    finally:
-        worker.stop()
 
 
 async def test_valid_events_normalised_once_and_bad_ones_dead_lettered(

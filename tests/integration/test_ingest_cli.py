@@ -17,9 +17,8 @@ import pytest
 from shared.config import KafkaSettings
 from shared.deadletter import DeadLetter
 from shared.events import validate_event
-from shared.topics import DLQ, UPDATES, ensure_topics
+from shared.topics import DLQ, UPDATES
 from shared.updates import IndicatorUpdate, Origin
-from tests.conftest import free_port
 from tests.integration.kafka_io import publish, read_until
 from tests.workers import ROOT, Worker
 
@@ -68,11 +67,6 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 def json_lines(text: str) -> list[dict]:
     return [orjson.loads(line) for line in text.splitlines() if line.strip()]
-
-
-@pytest.fixture
-def namespace(unique: str) -> str:
-    return f"t{unique}."
 
 
 @pytest.fixture
@@ -159,29 +153,6 @@ async def test_publish_errors_are_one_line(env: dict[str, str], unique: str, tmp
     line = one_line_error(await tiendo(env, "publish", str(tmp_path / "gone.csv"), "--topic", f"{unique}-somebody"))
     assert "no such feed file" in line
     assert "invalid topic name" in one_line_error(await tiendo(env, "topics", "create-feed", "bắc giang"))
-
-
-@pytest.fixture
-async def ingest(kafka_settings: KafkaSettings, namespace: str, unique: str, tmp_path: Path):
-    ns = KafkaSettings(bootstrap_servers=kafka_settings.bootstrap_servers, namespace=namespace)
-    await ensure_topics(ns, (UPDATES, DLQ))
-    worker = Worker(
-        "ingest",
-        {
-            "TIENDO_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-            "TIENDO_NAMESPACE": namespace,
-            "TIENDO_TOPIC_PATTERN": rf"feed\.{unique}-.*",
-            "TIENDO_DATA_DIR": str(tmp_path / "state"),
-            "TIENDO_METADATA_MAX_AGE_MS": "2000",
-        },
-        tmp_path / "ingest.log",
-        free_port(),
-    ).start()
-    try:
-        await asyncio.to_thread(worker.wait_ready)
-        yield worker, ns
-    finally:
-        worker.stop()
 
 
 async def wait_metric(worker: Worker, name: str, labels: dict[str, str], value: float, timeout: float = 60) -> None:
