@@ -1,30 +1,62 @@
-"""Reading a whole topic as it is now (no consumer group): for CLI tools that show or replay a topic."""
+"""Reading a whole topic as it is now (no consumer group): for tools that show or replay a topic, and for state
+kept in a compacted topic."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from shared.config import KafkaSettings
 
+#: Give up when a topic yields nothing for this long before its end offsets are reached.
+STALL_TIMEOUT_S = 60.0
 
-async def read_to_end(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
-    """Every record of ``topic`` from the beginning up to the end offsets taken at the start."""
-    consumer = AIOKafkaConsumer(topic, **settings.client_kwargs(), enable_auto_commit=False, group_id=None)
+
+class TopicStalledError(RuntimeError):
+    """The topic stopped yielding records before its end offsets."""
+
+
+async def iter_to_end(
+    settings: KafkaSettings, topic: str, *, stall_timeout_s: float = STALL_TIMEOUT_S
+) -> AsyncIterator[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning up to the end offsets taken at the start; nothing if the topic
+    does not exist."""
+    # Subscribing fetches the topic's metadata (its partitions); reading then uses manual assignment.
+    consumer = AIOKafkaConsumer(
+        topic, **settings.client_kwargs(), client_id="tiendo-reader", group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         consumer.unsubscribe()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
-            return []
+            return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
-        records: list[ConsumerRecord] = []
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=1000)).values():
-                records.extend(r for r in batch if r.offset < end[TopicPartition(r.topic, r.partition)])
-        return records
+        remaining = {tp for tp in tps if await consumer.position(tp) < end[tp]}
+        last_progress = time.monotonic()
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < end[tp]:
+                        yield record
+            if batches:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > stall_timeout_s:
+                raise TopicStalledError(
+                    f"reading {topic} stalled: no records for {stall_timeout_s:.0f}s before its end"
+                )
+            remaining = {tp for tp in remaining if await consumer.position(tp) < end[tp]}
     finally:
         await consumer.stop()
+
+
+async def read_to_end(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
+    """:func:`iter_to_end` as a list."""
+    return [record async for record in iter_to_end(settings, topic)]

@@ -11,7 +11,6 @@ looked up when a command runs.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
 CHUNK = 1000
 #: Files with at least this many events get a progress bar (on stderr, interactive terminals only).
 PROGRESS_MIN = 5000
-#: Longest wait for the dead-letter topic to deliver anything while records remain before its end (seconds).
-STALL_TIMEOUT_S = 60.0
 #: Characters of an original value shown in the ``dlq show`` table.
 PREVIEW_CHARS = 80
 
@@ -278,59 +275,33 @@ async def _scan_dlq(
 
     Records that are not dead letters are skipped with a warning on stderr.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.errors import KafkaError
 
     from services.cli import CliError
     from shared.deadletter import DeadLetter
+    from shared.reading import TopicStalledError, iter_to_end
 
     partitions = (await _partition_counts(settings, [topic])).get(topic)
     if partitions is None:
         return False
     counts["partitions"] = partitions
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    consumer = AIOKafkaConsumer(
-        **settings.client_kwargs(),
-        client_id="tiendo-dlq",
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    broken = 0
     try:
-        await consumer.start()
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if await consumer.position(tp) < end[tp]}
-        broken = 0
-        last_progress = time.monotonic()
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    counts["records"] += 1
-                    try:
-                        letter = DeadLetter.decode(record.value)
-                    except (ValueError, KeyError, TypeError):
-                        broken += 1
-                        continue
-                    visit(record, letter)
-            if batches:
-                last_progress = time.monotonic()
-            elif time.monotonic() - last_progress > STALL_TIMEOUT_S:
-                raise CliError(f"reading {topic} stalled: no records for {STALL_TIMEOUT_S:.0f}s before its end")
-            for tp in list(remaining):
-                if await consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        if broken:
-            typer.echo(f"tiendo: warning: skipped {broken} records of {topic} that are not dead letters", err=True)
-        return True
+        async for record in iter_to_end(settings, topic):
+            counts["records"] += 1
+            try:
+                letter = DeadLetter.decode(record.value)
+            except (ValueError, KeyError, TypeError):
+                broken += 1
+                continue
+            visit(record, letter)
+    except TopicStalledError as exc:
+        raise CliError(str(exc)) from None
     except KafkaError as exc:
         raise CliError(f"reading {topic} from {settings.bootstrap_servers} failed: {exc!r}") from None
-    finally:
-        await consumer.stop()
+    if broken:
+        typer.echo(f"tiendo: warning: skipped {broken} records of {topic} that are not dead letters", err=True)
+    return True
 
 
 async def _replay(settings: KafkaSettings, originals: dict[tuple[str, bytes | None, bytes], int]) -> list[str]:
