@@ -8,12 +8,24 @@ from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 #: Buckets (seconds) for event processing and end-to-end latencies: 1 ms to 2 min.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 #: Buckets for batch sizes (events).
 BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+
+
+def metric_sum(text: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """Sum of the samples named ``name`` whose labels include ``labels``, in a Prometheus text exposition."""
+    wanted = (labels or {}).items()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in wanted)
+    )
 
 
 class WorkerMetrics:

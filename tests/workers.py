@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
+from shared.metrics import metric_sum
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,9 +83,4 @@ class Worker:
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Sum of a metric's samples matching the labels, read from /metrics."""
         _, body = self.get("/metrics")
-        total = 0.0
-        for family in text_string_to_metric_families(body.decode()):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in (labels or {}).items()):
-                    total += sample.value
-        return total
+        return metric_sum(body.decode(), name, labels)

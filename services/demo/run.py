@@ -18,7 +18,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -40,6 +39,7 @@ from services.localkafka import LocalBroker
 from shared.alerting import format_amount
 from shared.config import KafkaSettings
 from shared.evaluation import province_of
+from shared.metrics import metric_sum
 from shared.plans import load_plan_file
 from shared.topics import PROJECT_TOPICS, TopicSpec, ensure_topics
 
@@ -81,15 +81,6 @@ class Snapshot:
     lag: float = 0
     totals: list[dict] | None = None
     alerts: list[dict] | None = None
-
-
-def metric_sum(text: str, name: str, labels: dict[str, str] | None = None) -> float:
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in (labels or {}).items()):
-                total += s.value
-    return total
 
 
 class Demo:
