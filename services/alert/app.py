@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,12 +52,24 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
     superseded: dict[str, dict[str, Any]] = {}  # old-severity alerts to resolve, delivered with the next round
     valid_for = timedelta(seconds=max(300.0, 5 * settings.resend_interval_s))
 
+    latest_as_of: datetime | None = None  # event mode: the latest as_of of any series, once the table is recovered
+
     def now() -> datetime:
         """Evaluation time: the wall clock, or in event mode the latest as_of of any series."""
+        nonlocal latest_as_of
         if settings.clock == "wall":
             return datetime.now(UTC)
-        latest = [f.last_as_of for f in all_figures() if f.last_as_of is not None]
-        return max(latest, default=datetime.now(UTC))
+        if latest_as_of is None:  # read the table once, after its recovery; then follow the totals
+            latest = max((f.last_as_of for f in all_figures() if f.last_as_of is not None), default=None)
+            if latest is None or not app.tables.recovery.completed.is_set():
+                return latest or datetime.now(UTC)
+            latest_as_of = latest
+        return latest_as_of
+
+    def advance_clock(seen: Iterable[SeriesFigures]) -> None:
+        nonlocal latest_as_of
+        if latest_as_of is not None:
+            latest_as_of = max([latest_as_of, *(f.last_as_of for f in seen if f.last_as_of is not None)])
 
     def all_figures() -> list[SeriesFigures]:
         return [SeriesFigures.from_dict(orjson.loads(v)) for v in figures.values()]
@@ -146,6 +159,7 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
                 changed[key] = SeriesFigures.from_total(total, previous)
             for key, fig in changed.items():
                 figures[key.encode()] = orjson.dumps(fig.to_dict())
+            advance_clock(changed.values())
             await evaluate(set(changed))
             metrics.worker.batch_size.observe(len(events))
 
