@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 
 import orjson
@@ -110,9 +112,15 @@ async def test_valid_events_normalised_once_and_bad_ones_dead_lettered(
     suggestion = next(d for d in dead if d.reason == "unknown_province")
     assert "Bắc Ninh" in suggestion.message
 
-    accepted = worker.metric("tiendo_ingest_events_total", {"outcome": "accepted"})
-    duplicate = worker.metric("tiendo_ingest_events_total", {"outcome": "duplicate"})
-    rejected = worker.metric("tiendo_ingest_events_total", {"outcome": "rejected"})
+    # A batch is counted once its outputs and dedupe entries are acknowledged, just after the outputs are visible.
+    deadline = time.monotonic() + 30
+    while True:
+        accepted, duplicate, rejected = (
+            worker.metric("tiendo_ingest_events_total", {"outcome": o}) for o in ("accepted", "duplicate", "rejected")
+        )
+        if accepted + duplicate + rejected >= published or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     assert (accepted, duplicate, rejected) == (8, 3, len(BAD))
     assert accepted + duplicate + rejected == published
     assert worker.metric("tiendo_ingest_rejections_total", {"reason": "unknown_province"}) == 1
