@@ -63,6 +63,7 @@ from tests.workers import Worker
 LATENCY = "tiendo_aggregate_processing_latency_seconds"
 RECOVERY = "tiendo_aggregate_recovery_duration_seconds"
 PROCESSED = "tiendo_aggregate_updates_total"
+STATE_KEYS = "tiendo_aggregate_state_keys"
 RECOVERY_KEYS = 100_000
 
 
@@ -168,6 +169,7 @@ class AggregateBench:
             mean_batch=round(run["processed"] / batches, 1) if batches else None,
             outcomes={s.labels["outcome"]: s.value for s in samples if s.name == PROCESSED},
             latency_histogram=latency_from_histogram(samples, LATENCY),
+            state_keys=metric_sum(samples, STATE_KEYS),
             first_output_after_start_s=round(first - started, 1),
         )
         return result

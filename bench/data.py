@@ -69,16 +69,22 @@ def feed_events(n: int, topic_prefix: str, seed: int = 2024) -> list[FeedMessage
 
 def _series(keys: int) -> list[tuple[str, str, int]]:
     """``keys`` distinct (province code, indicator, year) series: 6 provinces x 10 indicators in 2024 for 60, then
-    12 provinces x 10 indicators per year, counting years back from 2024."""
+    12 provinces x 10 indicators per year, counting years back from 2024; beyond 120,000 series (1,000 years)
+    every pre-merger province that has always existed x 10 indicators per year."""
     if keys <= 60:
         units, years = UNITS[:6], range(2024, 2025)
     else:
-        units = UNITS
+        units = UNITS if keys <= len(UNITS) * len(INDICATORS) * 1000 else _lasting_units()
         years = range(2024, 2024 + (keys // -(len(units) * len(INDICATORS))), -1)
     series = [(u, i, y) for y in years for u in units for i in INDICATORS]
     if len(series) < keys:
         raise ValueError(f"cannot make {keys} series")
     return series[:keys]
+
+
+def _lasting_units() -> tuple[str, ...]:
+    """Codes of the pre-merger provinces valid on any date back in time (none created later)."""
+    return tuple(p.code for p in registry().pre_merger() if p.valid_from is None)
 
 
 class _Units:
