@@ -24,7 +24,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="Run the ingest and aggregate benchmarks, each on its own broker.")
     run.add_argument("--events", type=int, default=200_000, help="Events (ingest) and updates (aggregate) per run.")
-    run.add_argument("--only", choices=("ingest", "aggregate"), help="Run one benchmark only.")
+    run.add_argument("--only", choices=("ingest", "aggregate", "alerting", "scaling"), help="Run one benchmark only.")
     run.add_argument("--repeat", type=int, default=3, help="Interleaved runs per implementation (median reported).")
     run.add_argument(
         "--budget",
@@ -43,6 +43,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument(
         "--recovery-keys", type=int, default=100_000, help="Series in the aggregate worker's state when it is killed."
     )
+    alerting = run.add_argument_group("alerting", "event → page latency under load (bench/alerting.py)")
+    alerting.add_argument("--alert-rate", type=float, default=5000.0, help="Background feed events/s.")
+    alerting.add_argument("--alert-cycles", type=int, default=25, help="Breach → recover cycles at most.")
+    alerting.add_argument("--alert-seconds", type=float, default=180.0, help="Longest the cycles run (seconds).")
+    alerting.add_argument("--alert-warmup", type=float, default=10.0, help="Background load before the first cycle.")
+    scaling = run.add_argument_group("scaling", "aggregate updates/s and RSS against its state (bench/scaling.py)")
+    scaling.add_argument(
+        "--scaling-keys",
+        type=lambda text: [int(k) for k in text.split(",")],
+        default=[10_000, 100_000, 1_000_000],
+        help="Series per point, comma-separated.",
+    )
+    scaling.add_argument("--scaling-extra", type=int, default=20_000, help="Updates per point after its series.")
+    scaling.add_argument(
+        "--scaling-budget", type=float, default=240.0, help="Longest a point processes (seconds from its progress)."
+    )
     run.add_argument(
         "--worker-env",
         action="append",
@@ -54,6 +70,33 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument("--keep", action="store_true", help="Keep the work folder (worker logs, profiles).")
     run.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
+
+
+def run_alerting_and_scaling(
+    args: argparse.Namespace, workdir: Path, worker_env: dict[str, str], result: dict[str, Any]
+) -> None:
+    """The alerting benchmark (its aggregate recovery taken from the aggregate benchmark if it ran) and the
+    scaling series, each on its own broker, into ``result``."""
+    if args.only in (None, "alerting"):
+        from bench.alerting import AlertingBench  # noqa: PLC0415
+
+        with own_broker() as broker:
+            (workdir / "alerting").mkdir()
+            alerting = AlertingBench(
+                broker, workdir / "alerting", rate=args.alert_rate, cycles=args.alert_cycles,
+                seconds=args.alert_seconds, warmup=args.alert_warmup, resource_keys=args.recovery_keys,
+                worker_env=worker_env,
+            )  # fmt: skip
+            result["alerting"] = alerting.run(result.get("aggregate", {}).get("recovery"))
+    if args.only in (None, "scaling"):
+        from bench.scaling import ScalingBench  # noqa: PLC0415
+
+        with own_broker() as broker:
+            (workdir / "scaling").mkdir()
+            scaling = ScalingBench(
+                broker, workdir / "scaling", args.scaling_keys, args.scaling_extra, args.scaling_budget
+            )
+            result["scaling"] = scaling.run()
 
 
 def main(argv: list[str]) -> None:
@@ -102,6 +145,7 @@ def main(argv: list[str]) -> None:
                 )
                 (workdir / "aggregate").mkdir()
                 result["aggregate"] = bench.run(args.rate, args.paced_seconds, args.profile)
+        run_alerting_and_scaling(args, workdir, worker_env, result)
     except BaseException:
         (workdir / "partial.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         log.exception("benchmark failed; worker logs and the results so far (partial.json) are in %s", workdir)

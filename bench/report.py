@@ -66,6 +66,10 @@ def markdown(result: dict[str, Any], json_path: Path) -> str:
         lines += _ingest(result["ingest"])
     if "aggregate" in result:
         lines += _aggregate(result["aggregate"])
+    if "alerting" in result:
+        lines += _alerting(result["alerting"])
+    if "scaling" in result:
+        lines += _scaling(result["scaling"])
     return "\n".join(lines) + "\n"
 
 
@@ -200,6 +204,81 @@ def _aggregate(r: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _alerting(r: dict[str, Any]) -> list[str]:
+    am = r["alertmanager"]
+    lines = [
+        f"### Alerting: event → page under {_n(r['achieved_rate'])} feed events/s (asked {_n(r['rate'])}/s)",
+        "",
+        "`tiendo ingest`, `tiendo aggregate` and `tiendo alert` (event clock) as subprocesses, a real Alertmanager "
+        f"(group_wait {am['group_wait_s']:g} s, group_interval {am['group_interval']}) and its webhook. Breach → "
+        f"recover cycles of one feed event (Lạng Sơn's 2025 disbursement by {r['plan']['as_of']}: "
+        f"{r['plan']['breach_bn']:,} bn, then {r['plan']['recover_bn']:,} bn of a 4,500 bn plan) while "
+        f"{_n(r['background_events'])} ordinary feed events were published over {r['background_seconds']:.0f} s. "
+        "Per cycle: webhook arrival − broker append time of the event − the configured group_wait "
+        f"({am['group_wait_s']:g} s; a breach into a group Alertmanager still holds waits for its next "
+        f"group_interval tick, ≤ {am['group_interval']}, which stays in the figure).",
+        "",
+        "| notification | cycles | p50 | p99 | max |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for status, label in (("firing", "page (breach → firing)"), ("resolved", "resolve (recovery → resolved)")):
+        x = r[status]
+        lines.append(f"| {label} | {x['n']} of {r['cycles_wanted']} | {_ms(x['p50_s'])} | {_ms(x['p99_s'])} | "
+                     f"{_ms(x['max_s'])} |")  # fmt: skip
+    if r.get("unfinished"):
+        u = r["unfinished"]
+        lines += ["", f"- Cycles stopped: no {u['status']} notification of cycle {u['cycle']} {u['waited_s']:.0f} s "
+                      "after its event, when the time for the cycles ran out (see the lags below)."]  # fmt: skip
+    lines += ["", *_memory(r), ""]
+    back = r["recovery"].get("recovery", {})
+    lines += [
+        f"- Aggregate recovery ({back.get('recovered_keys') or 0:,} series, `AggregateBench.run_recovery`"
+        + (", from the aggregate benchmark above" if r.get("recovery_from_aggregate") else "")
+        + f"): SIGKILL, state folder deleted, restart → `/health` 200 after **{_n(back.get('ready_s'), 1)} s**, "
+        f"`tiendo_aggregate_recovery_duration_seconds` {_n(back.get('recovery_metric_s'), 1)} s",
+        "",
+    ]
+    return lines
+
+
+def _memory(r: dict[str, Any]) -> list[str]:
+    loaded, end = r["memory_loaded"], r["memory_end"]
+    lines = [
+        f"Worker memory: after {loaded['keys']:,} series were loaded straight into `indicator.updates` and processed "
+        f"by aggregate and alert ({loaded['seconds']:.0f} s), and at the end of the cycles under load.",
+        "",
+        "| worker | RSS MB loaded | RSS MB end | peak RSS MB | processed (end) | series in state | lag at end |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, at_end in end.items():
+        lines.append(
+            f"| {name} | {_n(loaded['workers'][name].get('rss_mb'))} | {_n(at_end.get('rss_mb'))} | "
+            f"{_n(at_end.get('peak_rss_mb'))} | {_n(at_end.get('processed'))} | {_n(at_end.get('state_keys'))} | "
+            f"{_n(at_end.get('lag'))} |"
+        )
+    return lines
+
+
+def _scaling(r: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Aggregate cost against its state (`bench/{r['plot']}`)",
+        "",
+        f"Per point: as many updates as series (each a new series), then {r['extra']:,} more over those series; "
+        f"each point until processed or {r['budget_s']:.0f} s of progress. Updates/s over the whole point.",
+        "",
+        "| series asked | series reached | updates processed / published | updates/s | CPU ms/update | RSS MB | "
+        "peak RSS MB |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for p in r["points"]:
+        lines.append(
+            f"| {p['keys']:,} | {p['series_reached']:,} | {_n(p['processed'])} / {p['updates']:,}"
+            f"{'' if p['complete'] else ' (budget reached)'} | {_n(p['per_s'])} | {_n(p['cpu_ms_per_event'], 3)} | "
+            f"{_n(p['rss_mb'])} | {_n(p['peak_rss_mb'])} |"
+        )
+    return [*lines, "", f"![aggregate cost against its state]({r['plot']})", ""]
 
 
 def append_markdown(text: str) -> None:
