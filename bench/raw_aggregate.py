@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -68,17 +69,23 @@ def process(records: list[ConsumerRecord], states: dict[str, SeriesState]) -> Ba
         except (ValueError, KeyError, TypeError):
             rejected += 1
     result = apply_batch(states, batch, lambda _key: None)
+    return BatchOutput(totals_messages(result, states.get), result, rejected + len(result.rejected))
+
+
+def totals_messages(result: BatchResult, lookup: Callable[[str], SeriesState | None]) -> list[tuple[bytes, bytes]]:
+    """The totals a batch publishes, as the worker: the unit view of every changed quarter and the current view of
+    every changed series (``lookup`` finds the state of each unit rolling up into it)."""
     messages = []
     for key, quarter in sorted(result.changed_quarters):
         messages.append(total_message("unit", result.changed[key].quarter_total(quarter)))
     for current_code, indicator, year in {(s.current_code, s.indicator, s.year) for s in result.changed.values()}:
         parts: list[QuarterTotal] = []
         for unit in rolled_units(current_code):
-            state = states.get(f"{unit}|{indicator}|{year}")
+            state = lookup(f"{unit}|{indicator}|{year}")
             if state is not None:
                 parts.extend(state.totals())
         messages.extend(total_message("current", total) for total in rollup(parts, current_code))
-    return BatchOutput(messages, result, rejected + len(result.rejected))
+    return messages
 
 
 async def run(config: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from aiokafka.structs import ConsumerRecord
 
 from bench.procstat import memory_mb
 from shared.deadletter import DeadLetter
-from shared.normalise import RawEvent, triage
+from shared.normalise import RawEvent, Triage, triage
 from shared.topics import DLQ, UPDATES
 from shared.updates import Origin
 
@@ -40,24 +41,38 @@ class BatchOutput:
     duplicates: int
 
 
+def raw_events(records: Sequence[ConsumerRecord]) -> list[RawEvent]:
+    """Feed records as ``triage`` takes them (received at = the record's broker timestamp, as the worker does)."""
+    return [
+        RawEvent(r.value, Origin(r.topic, r.partition, r.offset), datetime.fromtimestamp(r.timestamp / 1000, UTC))
+        for r in records
+    ]
+
+
+def dead_letters(
+    keys: Sequence[bytes | None], raws: list[RawEvent], result: Triage, dlq_topic: str, now: datetime
+) -> list[tuple[str, bytes | None, bytes]]:
+    """The (topic, key, value) dead letters of a triaged batch (``keys``: the records' keys)."""
+    messages = []
+    for index, rejection in result.rejected:
+        raw = raws[index]
+        letter = DeadLetter(
+            rejection.reason, rejection.message, raw.origin, keys[index], raw.value, raw.received_at, now
+        )
+        messages.append((dlq_topic, keys[index], letter.encode()))
+    return messages
+
+
 def process(
     records: list[ConsumerRecord], seen: dict[str, int], updates_topic: str, dlq_topic: str, now: datetime
 ) -> BatchOutput:
     """One batch: normalise and dedupe (pure), the messages to send and the ids to remember."""
-    raws = [
-        RawEvent(r.value, Origin(r.topic, r.partition, r.offset), datetime.fromtimestamp(r.timestamp / 1000, UTC))
-        for r in records
-    ]
+    raws = raw_events(records)
     result = triage(raws, seen.get)
     messages: list[tuple[str, bytes | None, bytes]] = [
         (updates_topic, u.key, u.encode()) for _, u, _ in result.accepted
     ]
-    for index, rejection in result.rejected:
-        raw = raws[index]
-        letter = DeadLetter(
-            rejection.reason, rejection.message, raw.origin, records[index].key, raw.value, raw.received_at, now
-        )
-        messages.append((dlq_topic, records[index].key, letter.encode()))
+    messages += dead_letters([r.key for r in records], raws, result, dlq_topic, now)
     return BatchOutput(
         messages,
         {identity: revision for identity, (revision, _) in result.remember.items()},
