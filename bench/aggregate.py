@@ -51,7 +51,7 @@ from bench.common import (
     time_span,
     wait_committed,
 )
-from bench.data import indicator_updates, paced_updates
+from bench.data import encoded, indicator_updates, paced_updates
 from bench.procstat import memory_mb
 from bench.profile import summarise
 from bench.raw_aggregate import CHANGELOG
@@ -83,7 +83,7 @@ class AggregateBench:
     def _input(self, keys: int) -> list[tuple[bytes, bytes]]:
         if keys not in self.inputs:
             t = time.monotonic()
-            self.inputs[keys] = [(u.key, u.encode()) for u in indicator_updates(self.events, keys)]
+            self.inputs[keys] = encoded(indicator_updates(self.events, keys))
             log.info("aggregate: %d updates over %d series made in %.1fs", self.events, keys, time.monotonic() - t)
         return self.inputs[keys]
 
@@ -249,7 +249,7 @@ class AggregateBench:
     def run_recovery(self) -> dict[str, Any]:
         """A worker fed ``recovery_keys`` updates of as many series to the end, then SIGKILL, wipe, restart."""
         n = self.recovery_keys
-        messages = [(u.key, u.encode()) for u in indicator_updates(n, n, resend=0, correct=0)]
+        messages = encoded(indicator_updates(n, n, resend=0, correct=0))
         result = self.run_worker(n, 0, messages, budget=float("inf"), recovery=True, label="recovery")
         log.info("aggregate: %d series built at %s updates/s; recovery %s", n, result["per_s"], result["recovery"])
         return result
@@ -261,7 +261,7 @@ class AggregateBench:
         ns = self._namespace(label, [])
         n = warm + int(rate * seconds)
         if n not in self.inputs_paced:  # both implementations get the very same messages
-            self.inputs_paced[n] = [(u.key, u.encode()) for u in paced_updates(n, 60)]
+            self.inputs_paced[n] = encoded(paced_updates(n, 60))
         updates = self.inputs_paced[n]
         topic = ns.topic(UPDATES.name)
         if impl == "worker":

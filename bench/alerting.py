@@ -53,7 +53,7 @@ from bench.common import (
     publish_paced,
     wait_committed,
 )
-from bench.data import feed_events, indicator_updates
+from bench.data import encoded, feed_events, indicator_updates
 from bench.ingest import PROCESSED as INGEST_PROCESSED
 from bench.procstat import memory_mb
 from services.localkafka import LocalBroker
@@ -211,9 +211,8 @@ class AlertingBench:
         """``resource_keys`` updates of as many series straight into indicator.updates, processed by aggregate and
         alert to the end; then the workers' memory."""
         n = self.resource_keys
-        messages = [
-            (self.ns.topic(UPDATES.name), u.key, u.encode()) for u in indicator_updates(n, n, resend=0, correct=0)
-        ]
+        topic = self.ns.topic(UPDATES.name)
+        messages = [(topic, k, v) for k, v in encoded(indicator_updates(n, n, resend=0, correct=0))]
         t0 = time.monotonic()
         asyncio.run(publish(self.ns, messages))
         del messages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -106,22 +107,22 @@ class _Units:
 
 def indicator_updates(
     n: int, keys: int, seed: int = 7, resend: float = 0.03, correct: float = 0.01
-) -> list[IndicatorUpdate]:
+) -> Iterator[IndicatorUpdate]:
     """``n`` delta updates as ingest publishes them: ~3% exact re-sends and ~1% corrections (a higher revision with
     another value, same quarter); the rest are new event identities spread round-robin over ``keys`` series (years
-    back from 2024 when more than 60 are asked for)."""
+    back from 2024 when more than 60 are asked for). Yielded one by one: only what re-sends and corrections draw
+    from is kept, so a million updates of new identities fit in little memory."""
     rng = random.Random(seed)
     units = _Units()
     received = datetime.now(UTC)
-    out: list[IndicatorUpdate] = []
-    originals: list[IndicatorUpdate] = []
+    sent: list[IndicatorUpdate] = []  # kept when re-sends draw from it
+    originals: list[IndicatorUpdate] = []  # kept when corrections draw from it
     series = cycle(_series(keys))  # advanced by new identities only: every series is reached
     for i in range(n):
         r = rng.random()
-        if r < resend and out:
-            out.append(rng.choice(out))
-            continue
-        if r < resend + correct and originals:
+        if r < resend and sent:
+            new = rng.choice(sent)
+        elif r < resend + correct and originals:
             old = rng.choice(originals)
             new = replace(
                 old, revision=old.revision + 1, value=_value(rng, old.indicator), origin=Origin(PUBLISHER, 0, i)
@@ -148,12 +149,20 @@ def indicator_updates(
                 origin=Origin(PUBLISHER, 0, i),
                 received_at=received,
             )
-            originals.append(new)
-        out.append(new)
-    return out
+            if correct > 0:
+                originals.append(new)
+        if resend > 0:
+            sent.append(new)
+        yield new
 
 
-def paced_updates(n: int, keys: int, seed: int = 11) -> list[IndicatorUpdate]:
+def encoded(updates: Iterable[IndicatorUpdate]) -> list[tuple[bytes, bytes]]:
+    """(key, value) messages of updates. Each value is copied: orjson's result holds an 8 KiB buffer, which for a
+    million messages would be 8 GB."""
+    return [(u.key, bytes(memoryview(u.encode()))) for u in updates]
+
+
+def paced_updates(n: int, keys: int, seed: int = 11) -> Iterator[IndicatorUpdate]:
     """``n`` new identities only (no re-sends or corrections), so every update raises its quarter's event count
     by one: the k-th update of a quarter is in the first published total whose ``events`` reaches k."""
     return indicator_updates(n, keys, seed=seed, resend=0.0, correct=0.0)
