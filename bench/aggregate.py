@@ -51,7 +51,7 @@ from bench.common import (
     time_span,
     wait_committed,
 )
-from bench.data import encoded, indicator_updates, paced_updates
+from bench.data import encoded, generate_updates, indicator_updates, paced_updates
 from bench.procstat import memory_mb
 from bench.profile import summarise
 from bench.raw_aggregate import CHANGELOG
@@ -249,7 +249,7 @@ class AggregateBench:
     def run_recovery(self) -> dict[str, Any]:
         """A worker fed ``recovery_keys`` updates of as many series to the end, then SIGKILL, wipe, restart."""
         n = self.recovery_keys
-        messages = encoded(indicator_updates(n, n, resend=0, correct=0))
+        messages = encoded(generate_updates(n, n, resend=0, correct=0))
         result = self.run_worker(n, 0, messages, budget=float("inf"), recovery=True, label="recovery")
         log.info("aggregate: %d series built at %s updates/s; recovery %s", n, result["per_s"], result["recovery"])
         return result

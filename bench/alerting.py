@@ -53,7 +53,7 @@ from bench.common import (
     publish_paced,
     wait_committed,
 )
-from bench.data import encoded, feed_events, indicator_updates
+from bench.data import encoded, feed_events, generate_updates
 from bench.ingest import PROCESSED as INGEST_PROCESSED
 from bench.procstat import memory_mb
 from services.localkafka import LocalBroker
@@ -212,7 +212,7 @@ class AlertingBench:
         alert to the end; then the workers' memory."""
         n = self.resource_keys
         topic = self.ns.topic(UPDATES.name)
-        messages = [(topic, k, v) for k, v in encoded(indicator_updates(n, n, resend=0, correct=0))]
+        messages = [(topic, k, v) for k, v in encoded(generate_updates(n, n, resend=0, correct=0))]
         t0 = time.monotonic()
         asyncio.run(publish(self.ns, messages))
         del messages

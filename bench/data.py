@@ -107,11 +107,18 @@ class _Units:
 
 def indicator_updates(
     n: int, keys: int, seed: int = 7, resend: float = 0.03, correct: float = 0.01
-) -> Iterator[IndicatorUpdate]:
+) -> list[IndicatorUpdate]:
     """``n`` delta updates as ingest publishes them: ~3% exact re-sends and ~1% corrections (a higher revision with
     another value, same quarter); the rest are new event identities spread round-robin over ``keys`` series (years
-    back from 2024 when more than 60 are asked for). Yielded one by one: only what re-sends and corrections draw
-    from is kept, so a million updates of new identities fit in little memory."""
+    back from 2024 when more than 60 are asked for)."""
+    return list(generate_updates(n, keys, seed, resend, correct))
+
+
+def generate_updates(
+    n: int, keys: int, seed: int = 7, resend: float = 0.03, correct: float = 0.01
+) -> Iterator[IndicatorUpdate]:
+    """:func:`indicator_updates` one by one: only what re-sends and corrections draw from is kept, so a million
+    updates of new identities take little memory."""
     rng = random.Random(seed)
     units = _Units()
     received = datetime.now(UTC)
@@ -162,7 +169,7 @@ def encoded(updates: Iterable[IndicatorUpdate]) -> list[tuple[bytes, bytes]]:
     return [(u.key, bytes(memoryview(u.encode()))) for u in updates]
 
 
-def paced_updates(n: int, keys: int, seed: int = 11) -> Iterator[IndicatorUpdate]:
+def paced_updates(n: int, keys: int, seed: int = 11) -> list[IndicatorUpdate]:
     """``n`` new identities only (no re-sends or corrections), so every update raises its quarter's event count
     by one: the k-th update of a quarter is in the first published total whose ``events`` reaches k."""
     return indicator_updates(n, keys, seed=seed, resend=0.0, correct=0.0)

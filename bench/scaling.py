@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from bench.aggregate import AggregateBench
 from bench.common import log
-from bench.data import encoded, indicator_updates
+from bench.data import encoded, generate_updates
 from services.localkafka import LocalBroker
 
 PLOT = Path(__file__).resolve().parent / "scaling.png"
@@ -35,7 +35,7 @@ class ScalingBench:
 
     def run_point(self, keys: int) -> dict[str, Any]:
         t = time.monotonic()
-        messages = encoded(indicator_updates(keys + self.extra, keys, resend=0, correct=0))
+        messages = encoded(generate_updates(keys + self.extra, keys, resend=0, correct=0))
         log.info("scaling: %d updates over %d series made in %.0fs", len(messages), keys, time.monotonic() - t)
         run = self.aggregate.run_worker(keys, 0, messages, label=f"scale{keys}")
         point = {
