@@ -29,6 +29,17 @@ Aggregate recovery and memory
     state folder deleted and restarted: seconds until ``/health`` is 200 and the worker's
     ``tiendo_aggregate_recovery_duration_seconds``.
 
+Alerting (``bench/alerting.py``, ``--only alerting``)
+    The three workers and a real Alertmanager (group_wait 0 s) under ``--alert-rate`` ordinary feed events/s:
+    breach → recover cycles of one feed event, event → page and event → resolve latency at the webhook (broker
+    append time of the event to arrival, minus the configured group_wait), p50/p99; the workers' RSS with
+    ``--recovery-keys`` series in the aggregate's state; the aggregate recovery above (measured here when the
+    aggregate benchmark did not run).
+
+Scaling (``bench/scaling.py``, ``--only scaling``)
+    The aggregate worker's updates/s, CPU per update and RSS with ``--scaling-keys`` series (10,000, 100,000,
+    1,000,000), each point bounded by ``--scaling-budget``: a table and ``bench/scaling.png``.
+
 Results go to ``bench/results/<date>-<name>.json`` and a section appended to ``bench/RESULTS.md``; when the
 aggregate worker is below half the raw loop, a ``py-spy`` profile of it is summarised there too (install py-spy
 into the venv for that).

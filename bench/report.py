@@ -231,6 +231,11 @@ def _alerting(r: dict[str, Any]) -> list[str]:
         u = r["unfinished"]
         lines += ["", f"- Cycles stopped: no {u['status']} notification of cycle {u['cycle']} {u['waited_s']:.0f} s "
                       "after its event, when the time for the cycles ran out (see the lags below)."]  # fmt: skip
+    behind = {n: w["lag"] for n, w in r["memory_end"].items() if (w.get("lag") or 0) > 2 * r["achieved_rate"]}
+    if behind:
+        lines += ["", "- **The pipeline did not keep up with the load**: lag at the end of the cycles "
+                      + ", ".join(f"{n} {lag:,.0f} messages" for n, lag in behind.items())
+                      + " (over 2 s of load), so these latencies include a queue that kept growing."]  # fmt: skip
     lines += ["", *_memory(r), ""]
     back = r["recovery"].get("recovery", {})
     lines += [
