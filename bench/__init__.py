@@ -40,6 +40,13 @@ Scaling (``bench/scaling.py``, ``--only scaling``)
     The aggregate worker's updates/s, CPU per update and RSS with ``--scaling-keys`` series (10,000, 100,000,
     1,000,000), each point bounded by ``--scaling-budget``: a table and ``bench/scaling.png``.
 
+End-to-end pipeline (``bench/pipeline.py``, ``--only pipeline``)
+    Feed topics → ``tiendo ingest`` → ``tiendo aggregate`` → ``indicator.totals`` against the same job written
+    as a raw aiokafka loop, per-event Faust agents and Quix Streams (``bench/peers``), for each of
+    ``--pipeline-sizes`` × ``--pipeline-partitions`` (P partitions: P processes of each worker): events/s, CPU per
+    event and RSS as ratios to tiendo, a totals check against an oracle, and the event → total latency of a paced
+    run.
+
 Results go to ``bench/results/<date>-<name>.json`` and a section appended to ``bench/RESULTS.md``; when the
 aggregate worker is below half the raw loop, a ``py-spy`` profile of it is summarised there too (install py-spy
 into the venv for that).

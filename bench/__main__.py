@@ -24,7 +24,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="Run the ingest and aggregate benchmarks, each on its own broker.")
     run.add_argument("--events", type=int, default=200_000, help="Events (ingest) and updates (aggregate) per run.")
-    run.add_argument("--only", choices=("ingest", "aggregate", "alerting", "scaling"), help="Run one benchmark only.")
+    run.add_argument(
+        "--only", choices=("ingest", "aggregate", "alerting", "scaling", "pipeline"), help="Run one benchmark only."
+    )
     run.add_argument("--repeat", type=int, default=3, help="Interleaved runs per implementation (median reported).")
     run.add_argument(
         "--budget",
@@ -58,6 +60,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     scaling.add_argument("--scaling-extra", type=int, default=20_000, help="Updates per point after its series.")
     scaling.add_argument(
         "--scaling-budget", type=float, default=240.0, help="Longest a point processes (seconds from its progress)."
+    )
+    pipeline = run.add_argument_group("pipeline", "feeds → totals, tiendo against its peers (bench/pipeline.py)")
+    pipeline.add_argument(
+        "--pipeline-sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[200_000, 1_000_000],
+        help="Feed events of each configuration, comma-separated.",
+    )
+    pipeline.add_argument(
+        "--pipeline-partitions",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="Partitions (= processes of each worker) of each configuration, comma-separated.",
+    )
+    pipeline.add_argument(
+        "--pipeline-repeat", type=int, default=1, help="Interleaved runs per implementation of each configuration."
     )
     run.add_argument(
         "--worker-env",
@@ -97,6 +115,19 @@ def run_alerting_and_scaling(
                 broker, workdir / "scaling", args.scaling_keys, args.scaling_extra, args.scaling_budget
             )
             result["scaling"] = scaling.run()
+
+
+def run_pipeline(args: argparse.Namespace, workdir: Path, worker_env: dict[str, str], result: dict[str, Any]) -> None:
+    """The end-to-end pipeline benchmark (tiendo and its peers) on its own broker, into ``result``."""
+    from bench.pipeline import PipelineBench  # noqa: PLC0415
+
+    with own_broker() as broker:
+        (workdir / "pipeline").mkdir()
+        bench = PipelineBench(
+            broker, workdir / "pipeline", sizes=args.pipeline_sizes, partitions=args.pipeline_partitions,
+            repeat=args.pipeline_repeat, budget=result["budget"], worker_env=worker_env,
+        )  # fmt: skip
+        result["pipeline"] = bench.run(args.rate, args.paced_seconds)
 
 
 def main(argv: list[str]) -> None:
@@ -146,6 +177,8 @@ def main(argv: list[str]) -> None:
                 (workdir / "aggregate").mkdir()
                 result["aggregate"] = bench.run(args.rate, args.paced_seconds, args.profile)
         run_alerting_and_scaling(args, workdir, worker_env, result)
+        if args.only in (None, "pipeline"):
+            run_pipeline(args, workdir, worker_env, result)
     except BaseException:
         (workdir / "partial.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         log.exception("benchmark failed; worker logs and the results so far (partial.json) are in %s", workdir)

@@ -66,6 +66,8 @@ def markdown(result: dict[str, Any], json_path: Path) -> str:
         lines += _ingest(result["ingest"])
     if "aggregate" in result:
         lines += _aggregate(result["aggregate"])
+    if "pipeline" in result:
+        lines += _pipeline(result["pipeline"])
     if "alerting" in result:
         lines += _alerting(result["alerting"])
     if "scaling" in result:
@@ -284,6 +286,72 @@ def _scaling(r: dict[str, Any]) -> list[str]:
             f"{_n(p['rss_mb'])} | {_n(p['peak_rss_mb'])} |"
         )
     return [*lines, "", f"![aggregate cost against its state]({r['plot']})", ""]
+
+
+def _pipeline(r: dict[str, Any]) -> list[str]:
+    labels = r["labels"]
+    lines = [
+        "### Pipeline: feed topics → `indicator.totals`, tiendo and the same job written three other ways",
+        "",
+        "Events/s end to end (first output → last total; when the budget ran out, the progress between the first "
+        "and the last read of the committed offsets); CPU time and RSS peaks summed over each implementation's "
+        "processes; × tiendo: ratio to tiendo's median. Totals check (runs that processed everything): the latest "
+        "totals equal an oracle's.",
+        "",
+    ]
+    for c in r["configs"]:
+        lines += [
+            f"{c['size']:,} feed events, {c['partitions']} partition(s) and as many processes of each worker:",
+            "",
+            "| implementation | events/s (median) | runs (events processed) | × tiendo | CPU ms/event (median) "
+            "| × tiendo | RSS MB (peak) | × tiendo | totals check |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---|",
+        ]
+        lines += [_pipeline_row(c, impl, label) for impl, label in labels.items()]
+        lines += ["", *(f"- {x['impl']} run {x['repeat']} crashed: `{x['error']}`" for x in c["runs"] if "error" in x)]
+        lines += [
+            f"- tiendo / raw loop: **{_n(c['tiendo_to_raw'], 2)}** (aim ≥ 0.5); tiendo / Quix Streams: "
+            f"**{_n(c['tiendo_to_quix'], 2)}** (aim ≥ 1.5)",
+            "",
+        ]
+    p0 = r["paced"][0]
+    lines += [
+        f"Event → total latency: {p0['events']:,} feed events at {p0['rate']:,.0f}/s (one partition) into processes "
+        "that are already running; per accepted event, the append time of the first unit total that includes it "
+        "(its `updated_at`, the broker timestamp of the last update applied, at or after the event's) − the event's "
+        "broker timestamp.",
+        "",
+        "| implementation | achieved rate/s | accepted | matched | p50 | p99 | max | totals check |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for p in r["paced"]:
+        lines.append(
+            f"| {labels[p['impl']]} | {_n(p['achieved_rate'])} | {p['accepted']:,} | {p['matched']:,} | "
+            f"{_ms(p['p50_s'])} | {_ms(p['p99_s'])} | {_ms(p['max_s'])} | {_checks([p['check']])} |"
+        )
+    return [*lines, ""]
+
+
+def _pipeline_row(c: dict[str, Any], impl: str, label: str) -> str:
+    mine = [x for x in c["runs"] if x["impl"] == impl]
+    each = ", ".join("**crashed**" if "error" in x else f"{_n(x['per_s'])} ({_n(x['processed'])})" for x in mine)
+    ratio = c["to_tiendo"][impl]
+    return (
+        f"| {label} | {_n(c['median_per_s'][impl])} | {each} | {_n(ratio['per_s'], 2)} | "
+        f"{_n(c['median_cpu_ms_per_event'][impl], 3)} | {_n(ratio['cpu'], 2)} | {_n(c['median_peak_rss_mb'][impl])} | "
+        f"{_n(ratio['rss'], 2)} | {_checks([x.get('check') for x in mine])} |"
+    )
+
+
+def _checks(checks: list[dict[str, Any] | None]) -> str:
+    """A runs' totals checks in a word: how many matched the oracle, what differed."""
+    done = [c for c in checks if c]
+    if not done:
+        return "– (not complete)"
+    bad = [c for c in done if not c["match"]]
+    if not bad:
+        return f"same as oracle ({len(done)}/{len(checks)} runs)"
+    return "; ".join(f"**differs**: {c['wrong']} wrong, {c['missing']} missing (e.g. {c['examples']})" for c in bad)
 
 
 def append_markdown(text: str) -> None:
