@@ -57,6 +57,7 @@ from bench.profile import summarise
 from bench.raw_aggregate import CHANGELOG
 from services.localkafka import LocalBroker
 from shared.config import KafkaSettings
+from shared.consuming import AGGREGATE_GROUP
 from shared.topics import TOTALS, UPDATES, TopicSpec
 from tests.workers import Worker
 
@@ -267,7 +268,7 @@ class AggregateBench:
         if impl == "worker":
             worker = self._worker(ns, label).start()
             worker.wait_ready(timeout=180)
-            group, alive, tail = f"{ns.namespace}tiendo-aggregate", (lambda: worker.proc.poll() is None), worker.tail
+            group, alive, tail = f"{ns.namespace}{AGGREGATE_GROUP}", (lambda: worker.proc.poll() is None), worker.tail
         else:
             raw = self._raw(ns, label, len(updates), state=False, budget=None)
             group, alive, tail = f"{ns.namespace}raw-aggregate", (lambda: raw.proc.poll() is None), raw.tail

@@ -44,6 +44,7 @@ from bench.common import (
 from bench.data import FeedMessage, feed_events
 from services.localkafka import LocalBroker
 from shared.config import KafkaSettings
+from shared.consuming import INGEST_GROUP
 from shared.topics import DEDUPE, DLQ, UPDATES, feed_topic
 from tests.workers import Worker
 
@@ -158,7 +159,7 @@ class IngestBench:
         ns = self._namespace(label)
         if impl == "worker":
             worker = self._worker(ns, prefix, label)
-            group, alive, tail = f"{ns.namespace}tiendo-ingest-feeds", (lambda: worker.proc.poll() is None), worker.tail
+            group, alive, tail = f"{ns.namespace}{INGEST_GROUP}", (lambda: worker.proc.poll() is None), worker.tail
         else:
             raw = self._raw(ns, prefix, label, len(messages), None)
             group, alive, tail = f"{ns.namespace}raw-ingest", (lambda: raw.proc.poll() is None), raw.tail

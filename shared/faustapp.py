@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+import socket
 from pathlib import Path
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from faust.streams import _current_event
-from faust.types import EventT
 from pydantic import Field
 
 from shared.config import KafkaSettings
@@ -40,6 +36,17 @@ class WorkerSettings(KafkaSettings):
         10_000, ge=1000, description="Consumer metadata refresh: new feed topics are seen within it."
     )
     session_timeout_s: float = Field(10.0, gt=1, description="Consumer group session timeout (seconds).")
+    instance_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Static consumer-group membership id (default: host name and web port): a worker restarted "
+        "under the same id gets its partitions back at once instead of after its predecessor's session timeout.",
+    )
+
+    def group_instance_id(self) -> str:
+        """This worker's static membership id in its consumer groups."""
+        return self.instance_id or f"{socket.gethostname()}-{self.web_port}"
 
 
 def _credentials(settings: KafkaSettings) -> Any:
@@ -77,6 +84,7 @@ def make_app(name: str, settings: WorkerSettings, **conf: Any) -> faust.App:
         "value_serializer": "raw",
         "table_standby_replicas": 0,
         "broker_session_timeout": settings.session_timeout_s,
+        "consumer_group_instance_id": settings.group_instance_id(),
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_s / 3),
         "broker_rebalance_timeout": 30.0,
         "broker_commit_interval": 1.0,
@@ -196,18 +204,3 @@ def small_table(app: faust.App, name: str) -> faust.Table:
     return app.tables.add(
         SmallTable(app, name=name, partitions=1, store="memory:///", key_type=bytes, value_type=bytes)
     )
-
-
-@contextmanager
-def event_context(event: EventT) -> Iterator[None]:
-    """Make ``event`` Faust's current event while a batch writes to a table.
-
-    Faust places a table write in the changelog partition of the current event, which only per-event iteration
-    sets; batched agents (``take_events``) set it here for the event a key's write belongs to (faust-streaming
-    issue #497: without it RocksDB tables refuse the write).
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)

@@ -4,7 +4,7 @@ kept in a compacted topic."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -20,28 +20,43 @@ class TopicStalledError(RuntimeError):
 
 
 async def iter_to_end(
-    settings: KafkaSettings, topic: str, *, stall_timeout_s: float = STALL_TIMEOUT_S
+    settings: KafkaSettings,
+    topic: str,
+    *,
+    partitions: Collection[int] | None = None,
+    start: Mapping[int, int] | None = None,
+    stall_timeout_s: float = STALL_TIMEOUT_S,
+    max_records: int = 5000,
 ) -> AsyncIterator[ConsumerRecord]:
-    """Every record of ``topic`` from the beginning up to the end offsets taken at the start; nothing if the topic
-    does not exist."""
+    """Every record of ``topic`` (or of its ``partitions``) from the beginning, or from the ``start`` offset of a
+    partition, up to the end offsets taken at the start; nothing if the topic does not exist."""
     # Subscribing fetches the topic's metadata (its partitions); reading then uses manual assignment.
     consumer = AIOKafkaConsumer(
-        topic, **settings.client_kwargs(), client_id="tiendo-reader", group_id=None, enable_auto_commit=False
+        topic,
+        **settings.client_kwargs(),
+        client_id="tiendo-reader",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # a start offset that retention removed reads from the first one kept
+        max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
+        existing = consumer.partitions_for_topic(topic) or set()
         consumer.unsubscribe()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in sorted(existing) if partitions is None or p in partitions]
         if not tps:
             return
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            if start and start.get(tp.partition, 0) > 0:
+                consumer.seek(tp, start[tp.partition])
         end = await consumer.end_offsets(tps)
         remaining = {tp for tp in tps if await consumer.position(tp) < end[tp]}
         last_progress = time.monotonic()
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=max_records)
             for tp, records in batches.items():
                 for record in records:
                     if record.offset < end[tp]:

@@ -58,8 +58,15 @@ DEDUPE = TopicSpec(
     "Ingest's dedupe state: event identity → highest revision and the day last seen (compacted).",
 )
 
+SERIES_CHANGELOG = TopicSpec(
+    "tiendo-aggregate-series-changelog",
+    UPDATES.partitions,  # co-partitioned: partition p holds the states of the series read from updates partition p
+    {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(24 * 3600 * 1000)},
+    "The aggregate worker's series states: key unit|indicator|year → state (compacted; rebuilds its RocksDB).",
+)
+
 #: The project's own topics, in pipeline order.
-PROJECT_TOPICS: tuple[TopicSpec, ...] = (UPDATES, DLQ, TOTALS, PLANS, ALERTS, DEDUPE)
+PROJECT_TOPICS: tuple[TopicSpec, ...] = (UPDATES, DLQ, TOTALS, PLANS, ALERTS, DEDUPE, SERIES_CHANGELOG)
 
 
 def feed_topic(name: str, partitions: int = 1) -> TopicSpec:

@@ -1,160 +1,136 @@
-"""The aggregate worker: indicator.updates in, quarterly totals in a RocksDB table and on indicator.totals out.
+"""The aggregate worker: indicator.updates in, quarterly totals out, series states in RocksDB with a changelog.
 
-Thin Faust layer over ``shared.aggregation``: each batch is applied in memory, every changed series is written
-once to the table (its changelog makes state survive restarts) and every changed quarter once to the output;
-Faust commits the input offsets only after that (the producer is flushed before each commit).
+Faust runs the worker (HTTP server, timers). The updates are read by the worker's own aiokafka consumer in
+batches (``services.aggregate.batches``); the state of the partitions it owns is recovered on assignment
+(``services.aggregate.partitions``) into one RocksDB folder per partition, from a compacted changelog topic that
+a new machine rebuilds it from. A Faust table and agent did this first and ran at 0.08 of a raw aiokafka loop,
+most of it spent in Faust's per-event machinery and in decoding states per batch (see docs/design.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import faust
-import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
+from services.aggregate.batches import BatchProcessor, Topics
 from services.aggregate.metrics import AggregateMetrics
 from services.aggregate.openapi import OPENAPI
-from services.aggregate.query import QueryError, TotalsQuery, View, key_filter, run
+from services.aggregate.partitions import Ownership
+from services.aggregate.query import QueryError, TotalsQuery, key_filter, run
 from services.aggregate.settings import AggregateSettings
-from shared.aggregation import QuarterTotal, SeriesState, apply_batch, rollup
-from shared.faustapp import Outputs, event_context, make_app
+from services.aggregate.store import SeriesStore, decode_state
+from shared.consuming import AGGREGATE_GROUP, group_consumer
+from shared.faustapp import Outputs, make_app
 from shared.logs import get_logger
 from shared.metrics import add_http_endpoints
-from shared.provinces import MERGER_DATE, registry
-from shared.topics import TOTALS, UPDATES
-from shared.updates import IndicatorUpdate
+from shared.reading import TopicStalledError
+from shared.topics import SERIES_CHANGELOG, TOTALS, UPDATES
 
 log = get_logger("tiendo.aggregate")
+#: Pause before a failed batch is read and applied again.
+RETRY_S = 1.0
 
 
-def total_message(view: View, total: QuarterTotal) -> tuple[bytes, bytes]:
-    """The ``indicator.totals`` key and value of a quarter total in a view."""
-    return f"{view}/".encode() + total.key(), orjson.dumps({"view": str(view), **total.to_dict()})
-
-
-def rolled_units(current_code: str) -> list[str]:
-    """Unit ids whose figures roll up into a current province: its pre-merger constituents and itself."""
-    reg = registry()
-    units = {p.uid for p in reg.constituents(current_code)}
-    units.add(reg.get(current_code, on=MERGER_DATE).uid)
-    return sorted(units)
-
-
-def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None = None) -> faust.App:  # noqa: PLR0915
+def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None = None) -> faust.App:
     """Build the aggregate Faust app."""
     started = time.monotonic()
     metrics_registry = registry_ or CollectorRegistry()
     metrics = AggregateMetrics(metrics_registry)
     app = make_app("aggregate", settings)
-    updates = app.topic(settings.topic(UPDATES.name))
-    # One state per series (unit|indicator|year), co-partitioned with indicator.updates (key current|indicator).
-    table = app.Table(
-        "series", partitions=UPDATES.partitions, key_type=bytes, value_type=bytes, recovery_buffer_size=10_000
-    )
-    outputs = Outputs(settings, "tiendo-aggregate-out", (TOTALS,))
-    totals_topic = settings.topic(TOTALS.name)
+    store = SeriesStore(settings.data_dir / f"{settings.namespace}aggregate", settings.state_cache_series)
+    outputs = Outputs(settings, "tiendo-aggregate-out", (UPDATES, TOTALS, SERIES_CHANGELOG))
+    changelog = settings.topic(SERIES_CHANGELOG.name)
+    processor = BatchProcessor(store, Topics(settings.topic(TOTALS.name), changelog), metrics)
 
-    def load(key: str) -> SeriesState | None:
-        raw = table.get(key.encode())
-        return None if raw is None else SeriesState.from_dict(orjson.loads(raw))
+    first = True
 
-    def recording_load(stored: set[str]) -> Callable[[str], SeriesState | None]:
-        """``load`` that adds the keys found in the table to ``stored``."""
+    def recovered(keys: int) -> None:
+        """After an assignment's state is recovered; the first time, how long the worker took to be ready."""
+        nonlocal first
+        if first:
+            first = False
+            metrics.recovery.set(time.monotonic() - started)
+            log.info("recovered", seconds=round(time.monotonic() - started, 3), keys=keys)
+        metrics.keys.set(keys)
 
-        def load_stored(key: str) -> SeriesState | None:
-            state = load(key)
-            if state is not None:
-                stored.add(key)
-            return state
-
-        return load_stored
-
-    def current_view(current_code: str, indicator: str, year: int, cache: dict[str, SeriesState]) -> list[QuarterTotal]:
-        parts: list[QuarterTotal] = []
-        for unit in rolled_units(current_code):
-            key = f"{unit}|{indicator}|{year}"
-            state = cache.get(key) or load(key)
-            if state is not None:
-                parts.extend(state.totals())
-        return rollup(parts, current_code)
-
-    @app.agent(updates)
-    async def aggregate(stream: faust.StreamT) -> None:
-        producer = await outputs.producer()
-        positions: dict = {}
-        try:
-            async for events in stream.take_events(settings.batch_size, within=settings.batch_wait_s):
-                batch: list[IndicatorUpdate] = []
-                last_event: dict[str, Any] = {}
-                for event in events:
-                    try:
-                        update = IndicatorUpdate.decode(event.message.value)
-                    except (ValueError, KeyError, TypeError) as exc:
-                        log.error("undecodable_update", offset=event.message.offset, error=str(exc))
-                        metrics.updates.labels("rejected").inc()
-                        continue
-                    batch.append(update)
-                    last_event[f"{update.unit}|{update.indicator}|{update.year}"] = event
-                states: dict[str, SeriesState] = {}
-                stored: set[str] = set()
-                result = apply_batch(states, batch, recording_load(stored))
-                for update, why in result.rejected:
-                    log.error("update_rejected", event_id=update.event_id, publisher=update.publisher, error=why)
-                sends = []
-                for key, quarter in sorted(result.changed_quarters):
-                    total = result.changed[key].quarter_total(quarter)
-                    k, v = total_message(View.UNIT, total)
-                    sends.append(producer.send(totals_topic, v, key=k))
-                current_totals: list[QuarterTotal] = []
-                for series in {(s.current_code, s.indicator, s.year) for s in result.changed.values()}:
-                    current_totals.extend(current_view(*series, states))
-                for total in current_totals:
-                    k, v = total_message(View.CURRENT, total)
-                    sends.append(producer.send(totals_topic, v, key=k))
-                await asyncio.gather(*await asyncio.gather(*sends))
-                # Every stored series the batch touched is written back, also when all its updates were duplicates:
-                # after a crash the local store can hold writes whose changelog messages never left, and the
-                # replayed updates then look like duplicates. Rewriting puts that state into the changelog before
-                # the offsets are committed; otherwise a recovery from the changelog (a wiped disk, another
-                # worker taking the partition) would silently lose those updates.
-                for key in sorted(result.changed.keys() | stored):
-                    with event_context(last_event[key]):
-                        table[key.encode()] = orjson.dumps(states[key].to_dict())
-                # The changelog must hold the batch before Faust may commit its offsets: Faust's own pre-commit
-                # flush gives up after 0.1 s without progress, so wait for it here.
-                await app.producer.flush()
-                done = time.time()
-                metrics.observe_batch(result)
-                metrics.totals_published.inc(len(sends))
-                metrics.observe_current(sorted(current_totals, key=lambda t: (t.year, t.quarter)))
-                metrics.worker.batch_size.observe(len(events))
-                for event in events:
-                    metrics.worker.latency.observe(max(0.0, done - event.message.timestamp))
-                    positions[event.message.tp] = event.message.offset + 1
-                metrics.worker.record_lag(app.consumer.highwater, positions)
-        finally:
-            await outputs.stop()
+    ownership = Ownership(settings, store, changelog, recovered)
 
     @app.task
-    async def track_recovery() -> None:
-        await app.tables.recovery.completed.wait()
-        metrics.recovery.set(time.monotonic() - started)
-        log.info("recovered", seconds=round(time.monotonic() - started, 3), keys=len(table))
+    async def consume_updates() -> None:
+        await consume(settings, outputs, ownership, processor, metrics)
 
-    @app.timer(interval=15.0)
-    async def count_keys() -> None:
-        metrics.keys.set(len(table))
-
-    add_query_api(app, table)
-    add_http_endpoints(app, metrics_registry, recovers_tables=True)
+    add_query_api(app, store)
+    add_http_endpoints(app, metrics_registry, consuming=lambda: ownership.ready)
     return app
 
 
-def add_query_api(app: faust.App, table: faust.Table) -> None:
+async def consume(
+    settings: AggregateSettings,
+    outputs: Outputs,
+    ownership: Ownership,
+    processor: BatchProcessor,
+    metrics: AggregateMetrics,
+) -> None:
+    """Read indicator.updates in batches until cancelled; a batch that fails on Kafka is read again."""
+    await outputs.producer()  # creates the input and output topics first
+    consumer = group_consumer(settings, AGGREGATE_GROUP, "tiendo-aggregate")
+    consumer.subscribe([settings.topic(UPDATES.name)], listener=ownership)
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(
+                timeout_ms=int(settings.batch_wait_s * 1000), max_records=settings.batch_size
+            )
+            try:
+                await ownership.ensure_recovered()
+                async with ownership.lock:
+                    await apply(consumer, batches, outputs, processor)
+            except (KafkaError, TopicStalledError) as exc:
+                log.error("batch_failed", error=repr(exc), retry_in_s=RETRY_S)
+                rewind(consumer, batches)
+                await asyncio.sleep(RETRY_S)
+            positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+            metrics.worker.record_lag(consumer.highwater, positions)
+    finally:
+        await consumer.stop()
+        await outputs.stop()
+        processor.store.close_all()
+
+
+def rewind(consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    """Read these records again (partitions no longer assigned restart from their committed offsets anyway)."""
+    for tp, records in batches.items():
+        if tp in consumer.assignment():
+            consumer.seek(tp, records[0].offset)
+
+
+async def apply(
+    consumer: AIOKafkaConsumer,
+    batches: dict[TopicPartition, list[ConsumerRecord]],
+    outputs: Outputs,
+    processor: BatchProcessor,
+) -> None:
+    """Process the records of partitions whose state is open, then commit their offsets; the others are read
+    again later (their state is not recovered yet, or they were revoked)."""
+    owned = {tp: records for tp, records in batches.items() if tp.partition in processor.store.partitions}
+    rewind(consumer, {tp: records for tp, records in batches.items() if tp not in owned})
+    if not owned:
+        return
+    await processor.process([r for records in owned.values() for r in records], await outputs.producer())
+    try:
+        await consumer.commit({tp: records[-1].offset + 1 for tp, records in owned.items()})
+    except CommitFailedError as exc:  # a rebalance: the next owner reads them again, as duplicates
+        log.warning("commit_failed", error=str(exc))
+
+
+def add_query_api(app: faust.App, store: SeriesStore) -> None:
     """``GET /totals`` (JSON, 400 on a bad parameter) and ``GET /openapi.json``."""
 
     @app.page("/totals")
@@ -166,7 +142,7 @@ def add_query_api(app: faust.App, table: faust.Table) -> None:
         # Decode only the series the query can select: a worker may hold 100,000, and decoding them all took
         # seconds per request, during which the event loop (processing, heartbeats) stood still.
         keep = key_filter(query)
-        states = (SeriesState.from_dict(orjson.loads(raw)) for key, raw in table.items() if keep(key.decode()))
+        states = (decode_state(raw) for key, raw in store.items() if keep(key))
         rows = [{"view": str(query.view), **t.to_dict()} for t in run(query, states)]
         return web.json({"totals": rows, "count": len(rows)})
 

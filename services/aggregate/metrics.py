@@ -22,7 +22,7 @@ class AggregateMetrics:
         self.keys = Gauge("tiendo_aggregate_state_keys", "Series (unit, indicator, year) in state.", registry=registry)
         self.recovery = Gauge(
             "tiendo_aggregate_recovery_duration_seconds",
-            "Seconds from worker start until table recovery finished.",
+            "Seconds from worker start until the state of its first assigned partitions was recovered.",
             registry=registry,
         )
         self.totals_published = Counter(

@@ -15,13 +15,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
 from shared.compacted import CompactedMap
+from shared.consuming import INGEST_GROUP, group_consumer
 from shared.deadletter import DeadLetter
 from shared.faustapp import Outputs, make_app
 from shared.logs import get_logger
@@ -101,17 +102,7 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         loaded = await seen.load()  # the dedupe state first
         metrics.dedupe_keys.set(loaded)
         log.info("dedupe_loaded", keys=loaded)
-        consumer = AIOKafkaConsumer(
-            **settings.client_kwargs(),
-            group_id=f"{settings.namespace}tiendo-ingest-feeds",
-            client_id="tiendo-ingest-feeds",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            metadata_max_age_ms=settings.metadata_max_age_ms,
-            session_timeout_ms=int(settings.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(min(3.0, settings.session_timeout_s / 3) * 1000),
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
+        consumer = group_consumer(settings, INGEST_GROUP, "tiendo-ingest-feeds")
         consumer.subscribe(pattern=f"(?:{settings.topic_pattern})$")
         await consumer.start()
         producer = await outputs.producer()

@@ -26,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from shared.config import KafkaSettings
+from shared.consuming import AGGREGATE_GROUP, INGEST_GROUP
 from shared.deadletter import DeadLetter
 from shared.normalise import Reason
 from shared.topics import ALERTS, DLQ, PLANS, TOTALS, UPDATES, TopicSpec, ensure_topics
@@ -408,11 +409,11 @@ class Stack:
 
     @property
     def ingest_group(self) -> str:
-        return f"{self.ns.namespace}tiendo-ingest-feeds"
+        return f"{self.ns.namespace}{INGEST_GROUP}"
 
     @property
     def aggregate_group(self) -> str:
-        return f"{self.ns.namespace}tiendo-aggregate"
+        return f"{self.ns.namespace}{AGGREGATE_GROUP}"
 
 
 def processed(worker: Worker, metric: str) -> float:

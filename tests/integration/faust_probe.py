@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from shared.faustapp import WorkerSettings, event_context, make_app, run_worker
+from shared.faustapp import WorkerSettings, make_app, run_worker
 
 settings = WorkerSettings()
 app = make_app(os.environ["PROBE_ID"], settings)
@@ -19,12 +19,9 @@ counts = app.Table("counts", default=int, key_type=bytes, value_type=int, partit
 
 @app.agent(source)
 async def count(stream):
-    async for batch in stream.take_events(100, within=0.2):
-        for event in batch:
-            with event_context(event):
-                counts[event.message.key] += 1
-        for event in batch:
-            await sink.send(key=event.message.key, value=str(counts[event.message.key]).encode())
+    async for event in stream.events():
+        counts[event.message.key] += 1
+        await sink.send(key=event.message.key, value=str(counts[event.message.key]).encode())
 
 
 if __name__ == "__main__":

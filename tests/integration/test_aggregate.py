@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord
 
 from shared.aggregation import SeriesState
 from shared.config import KafkaSettings
+from shared.consuming import AGGREGATE_GROUP
 from shared.provinces import registry
 from shared.topics import DLQ, TOTALS, UPDATES, TopicSpec
 from shared.updates import IndicatorUpdate, Origin
@@ -670,7 +671,7 @@ def assert_same(got: dict, expected: dict, what: str) -> None:
 
 async def caught_up(p: Pipeline, timeout: float, on_timeout: Callable[[], str]) -> None:
     """Wait until the aggregate consumer group has committed the end of every indicator.updates partition."""
-    group = f"{p.ns.namespace}tiendo-aggregate"
+    group = f"{p.ns.namespace}{AGGREGATE_GROUP}"
     parts = [TopicPartition(p.updates_topic, n) for n in range(UPDATES.partitions)]
     admin = AIOKafkaAdminClient(**p.ns.client_kwargs())
     consumer = AIOKafkaConsumer(**p.ns.client_kwargs(), enable_auto_commit=False)

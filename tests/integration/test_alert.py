@@ -25,7 +25,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.aggregate.app import total_message
+from services.aggregate.batches import total_message
 from services.aggregate.query import View
 from shared.aggregation import QuarterTotal
 from shared.alerting import format_amount

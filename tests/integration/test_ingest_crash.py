@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import KafkaSettings
+from shared.consuming import INGEST_GROUP
 from shared.topics import DLQ, UPDATES, TopicSpec, ensure_topics
 from tests.conftest import free_port
 from tests.integration.kafka_io import publish
@@ -160,7 +161,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_replays_little(
         # Kill when about a third is processed (publishing goes on while the worker is dead).
         at_kill = await asyncio.to_thread(kill_when_processed, worker, total / 3)
         killed_ms = int(time.time() * 1000)
-        resume_from = await committed(kafka_settings, f"{namespace}tiendo-ingest-feeds", set(values))
+        resume_from = await committed(kafka_settings, f"{namespace}{INGEST_GROUP}", set(values))
         phases["killed"] = time.monotonic() - started
         assert await sending == [PER_TOPIC] * len(feeds)
         assert at_kill < total, "killed mid-stream"

@@ -1,0 +1,136 @@
+"""One batch of ``indicator.updates``: applied to the series states, written out in the order that keeps them safe.
+
+Order of writes, each acknowledged before the next: (1) every changed quarter total to ``indicator.totals``,
+(2) every changed series state to its changelog partition, (3) the states and the changelog checkpoint to RocksDB;
+the caller then commits the input offsets. A crash anywhere replays the batch: the states remember the applied
+``(event_id, revision)`` identities, so updates already in a saved state are duplicates and change nothing, and
+totals of updates applied again are published again with the same values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from services.aggregate.metrics import AggregateMetrics
+from services.aggregate.query import View
+from services.aggregate.store import SeriesStore, encode_state
+from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup, series_key
+from shared.logs import get_logger
+from shared.provinces import MERGER_DATE, registry
+from shared.updates import IndicatorUpdate
+
+log = get_logger("tiendo.aggregate")
+
+
+def total_message(view: View, total: QuarterTotal) -> tuple[bytes, bytes]:
+    """The ``indicator.totals`` key and value of a quarter total in a view."""
+    return f"{view}/".encode() + total.key(), orjson.dumps({"view": str(view), **total.to_dict()})
+
+
+def rolled_units(current_code: str) -> list[str]:
+    """Unit ids whose figures roll up into a current province: its pre-merger constituents and itself."""
+    reg = registry()
+    units = {p.uid for p in reg.constituents(current_code)}
+    units.add(reg.get(current_code, on=MERGER_DATE).uid)
+    return sorted(units)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    totals: str
+    changelog: str
+
+
+class BatchProcessor:
+    """Applies batches of update records to a :class:`SeriesStore` and publishes the results."""
+
+    def __init__(self, store: SeriesStore, topics: Topics, metrics: AggregateMetrics) -> None:
+        self.store, self.topics, self.metrics = store, topics, metrics
+
+    async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
+        """Apply, publish and save one batch; on an error nothing is saved and the cached states are dropped."""
+        try:
+            await self._process(records, producer)
+        except BaseException:
+            self.store.forget_cached()
+            raise
+        finally:
+            self.store.trim()
+
+    async def _process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
+        updates: list[IndicatorUpdate] = []
+        partition_of: dict[str, int] = {}  # series key → partition (all of a current province's units share one)
+        for record in records:
+            try:
+                update = IndicatorUpdate.decode(record.value)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("undecodable_update", partition=record.partition, offset=record.offset, error=str(exc))
+                self.metrics.updates.labels("rejected").inc()
+                continue
+            updates.append(update)
+            partition_of[series_key(update)] = record.partition
+        states: dict[str, SeriesState] = {}
+        result = apply_batch(states, updates, lambda key: self.store.load(partition_of[key], key))
+        for update, why in result.rejected:
+            log.error("update_rejected", event_id=update.event_id, publisher=update.publisher, error=why)
+        current = self._current_totals(result, partition_of, states)
+        await self._publish_totals(result, current, producer)
+        await self._save(result, partition_of, producer)
+        done = time.time()
+        self.metrics.observe_batch(result)
+        self.metrics.observe_current(sorted(current, key=lambda t: (t.year, t.quarter)))
+        self.metrics.keys.set(self.store.keys)
+        self.metrics.worker.batch_size.observe(len(records))
+        for record in records:
+            self.metrics.worker.latency.observe(max(0.0, done - record.timestamp / 1000))
+
+    def _current_totals(
+        self, result: BatchResult, partition_of: dict[str, int], states: dict[str, SeriesState]
+    ) -> list[QuarterTotal]:
+        """The post-merger view of every (current province, indicator, year) the batch changed."""
+        totals: list[QuarterTotal] = []
+        for current_code, indicator, year, partition in sorted(
+            {(s.current_code, s.indicator, s.year, partition_of[k]) for k, s in result.changed.items()}
+        ):
+            parts: list[QuarterTotal] = []
+            for unit in rolled_units(current_code):
+                key = f"{unit}|{indicator}|{year}"
+                state = states.get(key) or self.store.load(partition, key)
+                if state is not None:
+                    parts.extend(state.totals())
+            totals.extend(rollup(parts, current_code))
+        return totals
+
+    async def _publish_totals(
+        self, result: BatchResult, current: list[QuarterTotal], producer: AIOKafkaProducer
+    ) -> None:
+        changed = sorted(result.changed_quarters)
+        messages = [total_message(View.UNIT, result.changed[key].quarter_total(q)) for key, q in changed]
+        messages += [total_message(View.CURRENT, total) for total in current]
+        sends = [await producer.send(self.topics.totals, value, key=key) for key, value in messages]
+        await asyncio.gather(*sends)
+        self.metrics.totals_published.inc(len(sends))
+
+    async def _save(self, result: BatchResult, partition_of: dict[str, int], producer: AIOKafkaProducer) -> None:
+        """Changed states to the changelog (acknowledged), then to RocksDB with the changelog's next offset."""
+        by_partition: dict[int, dict[str, tuple[bytes, SeriesState]]] = defaultdict(dict)
+        for key, state in result.changed.items():
+            by_partition[partition_of[key]][key] = (encode_state(state), state)
+        sends = [
+            await producer.send(self.topics.changelog, raw, key=key.encode(), partition=partition)
+            for partition, states in by_partition.items()
+            for key, (raw, _) in states.items()
+        ]
+        acked = await asyncio.gather(*sends)
+        next_offset: dict[int, int] = {}
+        for meta in acked:
+            next_offset[meta.partition] = max(next_offset.get(meta.partition, 0), meta.offset + 1)
+        for partition, states in by_partition.items():
+            self.store.save(partition, states, next_offset[partition])
