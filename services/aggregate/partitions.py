@@ -60,15 +60,11 @@ class Ownership(ConsumerRebalanceListener):
         self.settings, self.store, self.changelog, self.on_recovered = settings, store, changelog, on_recovered
         self.lock = asyncio.Lock()
         self.assignment: set[int] | None = None  # None: not joined, or in a rebalance
-        self._reported = False
-
-    @property
-    def ready(self) -> bool:
-        """Joined, and the state of every assigned partition is recovered."""
-        return self.assignment is not None and self.assignment <= self.store.partitions.keys()
+        #: Joined, and the state of every assigned partition is recovered.
+        self.ready = False
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.assignment = None
+        self.assignment, self.ready = None, False
         async with self.lock:
             for tp in revoked:
                 self.store.close(tp.partition)
@@ -76,7 +72,7 @@ class Ownership(ConsumerRebalanceListener):
             log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.assignment, self._reported = {tp.partition for tp in assigned}, False
+        self.assignment = {tp.partition for tp in assigned}
         try:
             await self.ensure_recovered()
         except Exception as exc:  # aiokafka would swallow it; the batch loop retries
@@ -101,7 +97,7 @@ class Ownership(ConsumerRebalanceListener):
                     keys=self.store.keys,
                     seconds=round(time.monotonic() - started, 3),
                 )
-            if self.ready and not self._reported:
-                self._reported = True
+            if self.assignment is not None and not self.ready:
+                self.ready = True
                 log.info("partitions_assigned", partitions=sorted(self.store.partitions))
                 self.on_recovered(self.store.keys)
