@@ -6,10 +6,10 @@ have passed since it started making progress. The run's ``indicator.totals`` sta
 append time: processing time = from the first total to the last (or to the moment the budget ran out), stretched
 by nb/(nb-1) for the first batch, processed before its first total appears. Implementations:
 
-- ``worker``: ``tiendo aggregate`` (Faust agent, RocksDB table with changelog);
+- ``worker``: ``tiendo aggregate`` (own aiokafka consumer, RocksDB per partition, batched changelog);
 - ``raw``: ``bench.raw_aggregate`` — decode, ``apply_batch`` into a dict, the same totals;
 - ``raw+state`` (60 series, one run): the raw loop also serialising every changed series to a compacted topic,
-  the durability work the worker does through its table, without reading states back.
+  the durability work the worker does, without RocksDB or reading states back.
 
 Recovery: a worker is fed 100,000 updates of 100,000 distinct series (each run to its end), its RSS read, then it
 is SIGKILLed, its state folder deleted and restarted: seconds until ``/health`` answers 200 and its

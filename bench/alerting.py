@@ -51,6 +51,7 @@ from bench.common import (
     producer,
     publish,
     publish_paced,
+    read_all,
     wait_committed,
 )
 from bench.data import encoded, feed_events, generate_updates
@@ -113,6 +114,11 @@ def notified(notifications: list[Notification], status: str) -> int:
     return sum(
         1 for n in notifications for a in n["alerts"] if a["labels"].get("alertname") == RULE and a["status"] == status
     )
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    return {"n": len(values), "p50_s": percentile(values, 50), "p99_s": percentile(values, 99),
+            "max_s": max(values, default=None)}  # fmt: skip
 
 
 def wait_notified(webhook: WebhookRecorder, status: str, count: int, timeout: float) -> float | None:
@@ -260,6 +266,7 @@ class AlertingBench:
                         log.warning("alerting: no %s notification %.0fs after the event: cycles stop", status, left)
                         return samples, {"cycle": i, "status": status, "waited_s": round(left, 1)}
                     sample[status] = round(seen - sent.timestamp / 1000 - GROUP_WAIT_S, 3)
+                    sample[f"{status}_event_at"] = sent.timestamp / 1000
                     if status == "firing":
                         samples.append(sample)
                 log.info(
@@ -296,6 +303,20 @@ class AlertingBench:
             "achieved_rate": round(sent / elapsed, 1),
         }
 
+    def _decided(self, samples: list[dict[str, Any]]) -> None:
+        """Add to each notification of the samples the part of its latency until the alert worker decided: the
+        broker append time of its record on the alerts topic (one ``fired`` and one ``resolved`` per cycle)."""
+        records = asyncio.run(read_all(self.ns, [self.ns.topic(ALERTS.name)]))
+        decided: dict[str, list[float]] = {"firing": [], "resolved": []}
+        for r in sorted(records, key=lambda r: r.offset):
+            history = orjson.loads(r.value)
+            if history["alert"]["key"]["rule"] == RULE and history["event"] in ("fired", "resolved"):
+                decided["firing" if history["event"] == "fired" else "resolved"].append(r.timestamp / 1000)
+        for sample in samples:
+            for status, times in decided.items():
+                if status in sample and sample["cycle"] < len(times):
+                    sample[f"{status}_decided"] = round(times[sample["cycle"]] - sample[f"{status}_event_at"], 3)
+
     # --- the whole benchmark ------------------------------------------------------------------------------------
 
     def run(self, recovery: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -314,10 +335,12 @@ class AlertingBench:
             out.update(asyncio.run(self._under_load(webhook, background)))
             out["memory_end"] = self._memory()
         del background
+        self._decided(out["samples"])
         for status in ("firing", "resolved"):
-            values = [s[status] for s in out["samples"] if status in s]
-            out[status] = {"n": len(values), "p50_s": percentile(values, 50), "p99_s": percentile(values, 99),
-                           "max_s": max(values, default=None)}  # fmt: skip
+            out[status] = summary([s[status] for s in out["samples"] if status in s])
+            out[f"{status}_decided"] = summary(
+                [s[f"{status}_decided"] for s in out["samples"] if f"{status}_decided" in s]
+            )
         log.info("alerting: event → page %s; achieved background %s/s", out["firing"], out["achieved_rate"])
         out["recovery_from_aggregate"] = recovery is not None
         if recovery is None:

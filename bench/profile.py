@@ -17,22 +17,18 @@ from typing import Any
 #: Inclusive shares worth knowing for the aggregate worker: label → frame substrings. ``a|b`` matches a stack with
 #: a frame containing ``a`` or ``b``; ``a!c`` one with a frame containing ``a`` and none containing ``c``.
 AGGREGATE_PARTS: tuple[tuple[str, str], ...] = (
-    ("the agent's body (tiendo code, outside take_events)", "aggregate (services/aggregate/app.py!faust/streams.py"),
+    ("a batch (services/aggregate/batches.py)", "process (services/aggregate/batches.py"),
     ("  IndicatorUpdate.decode", "decode (shared/updates.py"),
     ("  apply_batch (aggregation, incl. loading states)", "apply_batch (shared/aggregation.py"),
-    ("    table read: load → SeriesState.from_dict", "load (services/aggregate/app.py"),
-    ("  SeriesState.to_dict (table write value)", "SeriesState.to_dict (shared/aggregation.py"),
-    ("  Faust Table.__setitem__ (RocksDB put, changelog enqueue)", "__setitem__ (faust/"),
-    ("  current view (rollup of merged provinces)", "current_view (services/aggregate/app.py"),
-    ("  totals messages (quarter_total, to_dict, orjson)", "total_message (services/aggregate/app.py"),
+    ("    state read: RocksDB get → SeriesState.from_dict", "decode_state (services/aggregate/store.py"),
+    ("  current view (rollup of merged provinces)", "_current_totals (services/aggregate/batches.py"),
+    ("  totals messages (quarter_total, to_dict, orjson, send)", "_publish_totals (services/aggregate/batches.py"),
+    ("  changelog and RocksDB writes (to_dict, send, put)", "_save (services/aggregate/batches.py"),
     ("  Prometheus metrics", "prometheus_client/"),
-    ("Faust: take_events and Stream iteration", "faust/streams.py"),
-    ("Faust: consumer fetch and delivery to the stream", "faust/transport/consumer.py|faust/transport/conductor.py"),
-    ("Faust: changelog send path (ProducerBuffer)", "_handle_pending (faust/transport/producer.py"),
-    ("Faust: RocksDB store", "faust/stores/rocksdb.py"),
-    ("Faust: sensors / monitor", "faust/sensors/"),
+    ("aiokafka: consumer fetch (getmany)", "getmany (aiokafka/consumer/consumer.py|aiokafka/consumer/fetcher.py"),
     ("aiokafka: producer.send (totals and changelog)", "send (aiokafka/producer/producer.py"),
     ("aiokafka: sender and connections", "aiokafka/producer/sender.py|aiokafka/conn.py"),
+    ("Faust (HTTP server, timers, its idle consumer)", "faust/|mode/"),
 )  # fmt: skip
 
 _TASK_ROOT = "Handle._run (asyncio/events.py"

@@ -225,10 +225,17 @@ def _alerting(r: dict[str, Any]) -> list[str]:
         "| notification | cycles | p50 | p99 | max |",
         "|---|---:|---:|---:|---:|",
     ]
-    for status, label in (("firing", "page (breach → firing)"), ("resolved", "resolve (recovery → resolved)")):
-        x = r[status]
+    for key, label in (
+        ("firing", "page (breach → firing at the webhook)"),
+        ("firing_decided", "… of which breach → the alert worker's decision"),
+        ("resolved", "resolve (recovery → resolved at the webhook)"),
+        ("resolved_decided", "… of which recovery → the alert worker's decision"),
+    ):
+        x = r[key]
         lines.append(f"| {label} | {x['n']} of {r['cycles_wanted']} | {_ms(x['p50_s'])} | {_ms(x['p99_s'])} | "
                      f"{_ms(x['max_s'])} |")  # fmt: skip
+    lines += ["", "The decision is the broker append time of the alert worker's record on the `alerts` topic; the "
+                  "rest is its delivery to Alertmanager and Alertmanager's notification."]  # fmt: skip
     if r.get("unfinished"):
         u = r["unfinished"]
         lines += ["", f"- Cycles stopped: no {u['status']} notification of cycle {u['cycle']} {u['waited_s']:.0f} s "

@@ -69,12 +69,12 @@ def test_statistics() -> None:
 def test_profile_summary(tmp_path: Path) -> None:
     raw = tmp_path / "profile.txt"
     raw.write_text(
-        "<module> (x.py:1);aggregate (services/aggregate/app.py:90);apply_batch (shared/aggregation.py:600) 3\n"
-        "<module> (x.py:1);aggregate (services/aggregate/app.py:90);take_events (faust/streams.py:400) 1\n"
+        "<module> (x.py:1);process (services/aggregate/batches.py:60);apply_batch (shared/aggregation.py:600) 3\n"
+        "<module> (x.py:1);consume (services/aggregate/app.py:90);getmany (aiokafka/consumer/consumer.py:400) 1\n"
     )
     summary = summarise(raw)
     assert summary["samples"] == 4
     assert summary["inclusive_pct"]["  apply_batch (aggregation, incl. loading states)"] == 75.0
-    assert summary["inclusive_pct"]["the agent's body (tiendo code, outside take_events)"] == 75.0
-    assert summary["inclusive_pct"]["Faust: take_events and Stream iteration"] == 25.0
+    assert summary["inclusive_pct"]["a batch (services/aggregate/batches.py)"] == 75.0
+    assert summary["inclusive_pct"]["aiokafka: consumer fetch (getmany)"] == 25.0
     assert summary["self_pct_by_component"]["shared"] == 75.0
