@@ -59,6 +59,7 @@ from bench.ingest import PROCESSED as INGEST_PROCESSED
 from bench.procstat import memory_mb
 from services.localkafka import LocalBroker
 from shared.config import KafkaSettings
+from shared.consuming import AGGREGATE_GROUP
 from shared.topics import ALERTS, DEDUPE, DLQ, PLANS, TOTALS, UPDATES, feed_topic
 from tests.alertmanager import Notification, WebhookRecorder, running_alertmanager
 from tests.workers import ROOT, Worker
@@ -88,6 +89,8 @@ plans:
 AS_OF = "2025-09-15"
 BREACH_BN, RECOVER_BN = 1395, 2700
 RULE = "TiendoBehindPlan"
+#: The alert worker's consumer group: its Faust app id (``shared.faustapp.make_app``).
+ALERT_GROUP = "tiendo-alert"
 WORKERS = ("ingest", "aggregate", "alert")
 PROCESSED = {"ingest": INGEST_PROCESSED, "aggregate": AGGREGATE_PROCESSED}
 
@@ -222,11 +225,14 @@ class AlertingBench:
         t0 = time.monotonic()
         asyncio.run(publish(self.ns, messages))
         del messages
-        for name, topics in (("aggregate", (UPDATES,)), ("alert", (TOTALS, PLANS))):
+        for name, group, topics in (
+            ("aggregate", AGGREGATE_GROUP, (UPDATES,)),
+            ("alert", ALERT_GROUP, (TOTALS, PLANS)),
+        ):
             worker = self.workers[name]
             target = sum(asyncio.run(end_offsets(self.ns, [self.ns.topic(t.name) for t in topics])).values())
             wait_committed(
-                self.kafka, f"{self.ns.namespace}tiendo-{name}", target, timeout=120 + n / 100,
+                self.kafka, f"{self.ns.namespace}{group}", target, timeout=120 + n / 100,
                 alive=lambda w=worker: w.proc is not None and w.proc.poll() is None, tail=self.describe,
             )  # fmt: skip
         seconds = time.monotonic() - t0
