@@ -743,6 +743,58 @@ async def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(
     print(f"\ncrash test: {kills} kills, updates processed per run {progress}, ready after {ready}s; {seconds}s")
 
 
+async def test_two_replicas_share_partitions_through_kills_and_rebalances(pipeline: Pipeline, record_property) -> None:
+    """Two workers, each with its own state folder: partitions move between them as they are killed and restarted
+    (the survivor recovers the moved partitions from the changelog the other wrote). Both together end with
+    exactly the oracle's totals, and so does the changelog."""
+    p = pipeline
+    rng = random.Random(CRASH_SEED + 1)
+    updates = generate_updates(rng, 20_000)
+    expected = oracle(updates)
+
+    def replica(name: str) -> Worker:
+        env = p.env(TIENDO_DATA_DIR=str(p.tmp_path / f"state-{name}"), TIENDO_SESSION_TIMEOUT_S="6")
+        worker = Worker("aggregate", env, p.tmp_path / f"aggregate-{name}.log", free_port())
+        p.workers.append(worker)
+        return worker
+
+    a, b = replica("a"), replica("b")
+    ALL_PARTITIONS = f'"partitions": {list(range(UPDATES.partitions))}, "event": "partitions_assigned"'  # noqa: N806
+    for worker in (a, b):
+        worker.start()
+    for worker in (a, b):
+        worker.wait_ready(timeout=120)
+    chunk = len(updates) // 4
+    # Round by round, one replica is SIGKILLed while the other keeps (and then takes over) the work.
+    for n, victim in enumerate((a, b, a)):
+        await publish_updates(p.ns, p.updates_topic, updates[n * chunk : (n + 1) * chunk])
+        before = processed(victim)
+        wait_for(lambda v=victim, x=before: processed(v) > x, f"round {n}: the victim works", 120, victim.tail)
+        survivor = b if victim is a else a
+        took_all = survivor.log.read_text().count(ALL_PARTITIONS)
+        time.sleep(rng.uniform(0, 0.3))
+        victim.kill()
+        # Down for longer than its session: the group drops it and the survivor recovers its partitions.
+        wait_for(
+            lambda s=survivor, x=took_all: s.log.read_text().count(ALL_PARTITIONS) > x,
+            f"round {n}: the survivor takes every partition",
+            60,
+            survivor.tail,
+        )
+        victim.start()
+        victim.wait_ready(timeout=120)
+    await publish_updates(p.ns, p.updates_topic, updates[3 * chunk :])
+    await caught_up(p, 180, lambda: a.tail() + b.tail())
+    # Each replica answers for the partitions it owns; together they hold every series exactly once.
+    rows_a, rows_b = totals(a, view="unit"), totals(b, view="unit")
+    assert rows_a and rows_b, "both replicas own partitions"
+    assert not figures(rows_a).keys() & figures(rows_b).keys()
+    assert_same(figures(rows_a) | figures(rows_b), expected, "/totals of the two replicas")
+    assert a.stop() == 0 and b.stop() == 0
+    assert_same(await changelog_totals(p), expected, "the changelog alone")
+    record_property("updates", len(updates))
+
+
 # --- recovery of 100,000 series from the changelog ------------------------------------------------------------
 
 RECOVERY_KEYS = 100_000
