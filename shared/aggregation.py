@@ -64,6 +64,8 @@ from decimal import MAX_PREC, Context, Decimal
 from enum import StrEnum
 from typing import Any, Final
 
+import orjson
+
 from shared.indicators import Kind, get_indicator
 from shared.updates import IndicatorUpdate
 from shared.vntime import VN_TZ
@@ -170,7 +172,7 @@ class QuarterTotal:
 class _Entry:
     """The remembered contribution of one identity. ``as_of`` in microseconds since the epoch."""
 
-    __slots__ = ("as_of", "quarter", "reading", "revision", "seq", "value")
+    __slots__ = ("_json", "as_of", "quarter", "reading", "revision", "seq", "value")
 
     def __init__(self, revision: int, quarter: int, *, reading: bool, value: Decimal, as_of: int, seq: int) -> None:
         self.revision = revision
@@ -179,9 +181,16 @@ class _Entry:
         self.value = value
         self.as_of = as_of
         self.seq = seq
+        self._json: orjson.Fragment | None = None
 
     def to_list(self) -> list[Any]:
         return [self.revision, self.quarter, int(self.reading), str(self.value), self.as_of, self.seq]
+
+    def json(self) -> orjson.Fragment:
+        """``to_list`` as JSON, encoded once (an entry never changes; a correction replaces it)."""
+        if self._json is None:
+            self._json = orjson.Fragment(orjson.dumps(self.to_list()))
+        return self._json
 
     @classmethod
     def from_list(cls, item: list[Any]) -> _Entry:
@@ -458,7 +467,15 @@ class SeriesState:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (what the Faust table stores); ``from_dict`` restores it exactly."""
+        """JSON-safe form; ``from_dict`` restores it exactly."""
+        return self._as_dict({identity: entry.to_list() for identity, entry in self._applied.items()})
+
+    def encode(self) -> bytes:
+        """``to_dict`` as JSON bytes (what the aggregate worker stores); each remembered event is encoded once in the
+        state's life, not at every write of the state."""
+        return orjson.dumps(self._as_dict({identity: entry.json() for identity, entry in self._applied.items()}))
+
+    def _as_dict(self, applied: dict[str, Any]) -> dict[str, Any]:
         return {
             "v": _STATE_VERSION,
             "unit": self.unit,
@@ -467,7 +484,7 @@ class SeriesState:
             "indicator": self.indicator,
             "year": self.year,
             "seq": self._seq,
-            "applied": {identity: entry.to_list() for identity, entry in self._applied.items()},
+            "applied": applied,
             "quarters": [{"updated_at": _iso(q.updated_at), "sources": q.sources[:]} for q in self._quarters],
         }
 

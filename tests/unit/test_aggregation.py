@@ -82,7 +82,10 @@ def values(state: SeriesState) -> dict[int, tuple[Decimal, Decimal]]:
 
 
 def roundtrip(state: SeriesState) -> SeriesState:
-    return SeriesState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
+    """Through the stored form; ``encode`` (per-event JSON cached) must give exactly the bytes of ``to_dict``."""
+    encoded = state.encode()
+    assert encoded == orjson.dumps(state.to_dict())
+    return SeriesState.from_dict(orjson.loads(encoded))
 
 
 # --- the seed scenario: Bắc Giang, Q1 2024 -------------------------------------------------------------
