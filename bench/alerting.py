@@ -15,9 +15,10 @@ events/s into seven feed topics. After ``warmup`` seconds, breach → recover cy
 feed event (one event id, a new revision each time) reports 1,395 bn by 15 September 2025 (ratio 0.55:
 critical), the next revision 2,700 bn (ratio 1.07: resolved), and so on. Per breach: the moment the firing
 notification reached the webhook − the broker append time of the breach event (its feed topic stamps
-LogAppendTime) − Alertmanager's configured ``group_wait``. The same for each recovery and its resolved
-notification. Cycles stop after ``cycles`` or ``seconds``; the background rate achieved is measured from the
-feed topics' end offsets.
+LogAppendTime) − Alertmanager's configured ``group_wait`` (0 s). The same for each recovery and its resolved
+notification. Each is split at the alert worker's decision: the broker append time of its record on the
+``alerts`` topic. Cycles stop after ``cycles`` or ``seconds``; the background rate achieved is measured from the
+feed topics' end offsets, the workers' lags at the end tell whether the pipeline kept up.
 
 Recovery of the aggregate worker after SIGKILL with as many series is ``AggregateBench.run_recovery``: taken from
 the aggregate benchmark of the same run when it ran, measured here otherwise.
@@ -120,6 +121,7 @@ def notified(notifications: list[Notification], status: str) -> int:
 
 
 def summary(values: list[float]) -> dict[str, Any]:
+    """Count, p50, p99 and max of latencies (seconds)."""
     return {"n": len(values), "p50_s": percentile(values, 50), "p99_s": percentile(values, 99),
             "max_s": max(values, default=None)}  # fmt: skip
 
@@ -135,6 +137,8 @@ def wait_notified(webhook: WebhookRecorder, status: str, count: int, timeout: fl
 
 
 class AlertingBench:
+    """The three workers, Alertmanager and the load on one broker and namespace; :meth:`run` measures it all."""
+
     def __init__(
         self, broker: LocalBroker, workdir: Path, *, rate: float, cycles: int, seconds: float, warmup: float,
         resource_keys: int, worker_env: dict[str, str] | None = None,

@@ -29,6 +29,8 @@ PLOT = Path(__file__).resolve().parent / "scaling.png"
 
 
 class ScalingBench:
+    """One aggregate run per size (``AggregateBench.run_worker``), on one broker."""
+
     def __init__(self, broker: LocalBroker, workdir: Path, keys: list[int], extra: int, budget: float) -> None:
         self.keys, self.extra, self.budget = keys, extra, budget
         self.aggregate = AggregateBench(broker, workdir, extra, 1, budget)
