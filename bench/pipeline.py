@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -153,7 +154,8 @@ class ProcessExitedError(RuntimeError):
 
     def __init__(self, impl: str, code: int, tail: str) -> None:
         lines = tail.splitlines() or ["(empty log)"]
-        self.reason = next((line for line in reversed(lines) if "Error" in line), lines[-1])[:400]
+        line = next((line for line in reversed(lines) if "Error" in line), lines[-1])
+        self.reason = " ".join(re.sub(r"\\+n", " ", line.split("reason=", 1)[-1]).split())[:240]
         super().__init__(f"{impl}: a process exited with {code}:\n{tail}")
 
 
@@ -333,7 +335,7 @@ class PipelineBench:
                     for command in ("ingest", "aggregate")
                 ]
             else:
-                d.procs.append(self._peer(impl, ns, feeds, f"{label}-{i}"))
+                d.procs.append(self._peer(impl, ns, feeds, i, f"{label}-{i}"))
         return d
 
     def _worker(self, command: str, ns: KafkaSettings, prefix: str, label: str) -> Worker:
@@ -348,13 +350,13 @@ class PipelineBench:
         }
         return Worker(command, env, self.workdir / f"{label}.log", free_port()).start()
 
-    def _peer(self, impl: str, ns: KafkaSettings, feeds: Feeds, label: str) -> RawProcess:
+    def _peer(self, impl: str, ns: KafkaSettings, feeds: Feeds, index: int, label: str) -> RawProcess:
         config = {
             "bootstrap": self.kafka.bootstrap_servers,
             "namespace": ns.namespace,
             "feeds": feeds.topics,
-            "pattern": rf"(?:feed\.{feeds.prefix}-.*)$",
             "partitions": feeds.partitions,
+            "index": index,
             "data_dir": str(self.workdir / f"state-{label}"),
             "web_port": free_port(),
         }
@@ -487,7 +489,7 @@ class PipelineBench:
             log.info("pipeline paced %s at %s/s: p50 %s s, p99 %s s; totals check %s", impl, rate, result["p50_s"],
                      result["p99_s"], result["check"])  # fmt: skip
             paced.append(result)
-        return {"budget_s": self.budget, "labels": IMPLS, "configs": configs, "paced": paced}
+        return {"budget_s": self.budget, "repeat": self.repeat, "labels": IMPLS, "configs": configs, "paced": paced}
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:

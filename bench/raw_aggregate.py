@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from bench.procstat import memory_mb
@@ -93,13 +93,16 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     namespace = config["namespace"]
     totals_topic, changelog = namespace + TOTALS.name, namespace + CHANGELOG
     consumer = AIOKafkaConsumer(
-        namespace + UPDATES.name,
         **client,
         group_id=config["group"],
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
+    if config.get("assign"):  # fixed partitions: states in memory must not move (the pipeline's raw loop)
+        consumer.assign([TopicPartition(namespace + UPDATES.name, partition) for partition in config["assign"]])
+    else:
+        consumer.subscribe([namespace + UPDATES.name])
     producer = AIOKafkaProducer(
         **client, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024,
         max_request_size=4 * 1024 * 1024,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from bench.procstat import memory_mb
@@ -94,7 +94,10 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         metadata_max_age_ms=2000,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    consumer.subscribe(pattern=config["pattern"])
+    if config.get("assign"):  # fixed partitions, no group rebalance (the pipeline's raw loop)
+        consumer.assign([TopicPartition(topic, partition) for topic, partition in config["assign"]])
+    else:
+        consumer.subscribe(pattern=config["pattern"])
     producer = AIOKafkaProducer(**client, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024)
     await consumer.start()
     await producer.start()

@@ -5,8 +5,8 @@ the updates into series states (``shared.aggregation.apply_batch``) and publishe
 messages as the aggregate worker (``bench.raw_aggregate.totals_messages``), dead letters to ``indicator.dlq``: only
 the plumbing differs. Each runs as ``python -m bench.peers.<name> CONFIG.json`` until terminated; the benchmark
 measures it from outside (committed offsets, output timestamps, /proc). CONFIG holds ``bootstrap``,
-``namespace``, ``feeds`` (topic names), ``pattern`` (the same as a regex), ``partitions``, ``data_dir`` and
-``web_port``.
+``namespace``, ``feeds`` (topic names), ``partitions``, ``index`` (of the process, 0 to partitions − 1),
+``data_dir`` and ``web_port``.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 One partition: a single loop, no internal topic — getmany(2000) from the feeds → ``triage`` (dedupe in a dict)
 → ``apply_batch`` (states in a dict) → totals and dead letters sent without awaiting each → acknowledgements
-gathered → offsets committed. More partitions (one process each): the states of a series must live in one
-process, so each process runs the raw ingest loop (``bench.raw_ingest``: feeds → ``indicator.updates``, keyed
-like the worker's) and the raw aggregate loop (``bench.raw_aggregate``: ``indicator.updates`` → totals) side by
-side, in two consumer groups.
+gathered → offsets committed. More partitions (one process each, partition i of every topic to process i, no
+group rebalance): the states of a series must live in one process, so each process runs the raw ingest loop
+(``bench.raw_ingest``: feeds → ``indicator.updates``, keyed like the worker's) and the raw aggregate loop
+(``bench.raw_aggregate``: ``indicator.updates`` → totals) side by side.
 """
 
 from __future__ import annotations
@@ -67,11 +67,15 @@ async def single(config: dict[str, Any]) -> None:
 
 
 async def split(config: dict[str, Any]) -> None:
-    """The raw ingest and aggregate loops side by side, repartitioned through ``indicator.updates``."""
+    """The raw ingest and aggregate loops side by side, repartitioned through ``indicator.updates``; process i
+    reads partition i of every topic (fixed assignment: its states live in memory and must not move)."""
     common = {"bootstrap": config["bootstrap"], "namespace": config["namespace"], "expect": FOREVER, "budget": None}
+    index = config["index"]
     await asyncio.gather(
-        raw_ingest.run({**common, "pattern": config["pattern"], "group": f"{config['namespace']}raw-feeds"}),
-        raw_aggregate.run({**common, "group": f"{config['namespace']}raw-updates"}),
+        raw_ingest.run(
+            {**common, "assign": [[t, index] for t in config["feeds"]], "group": f"{config['namespace']}raw-feeds"}
+        ),
+        raw_aggregate.run({**common, "assign": [index], "group": f"{config['namespace']}raw-updates"}),
     )
 
 
