@@ -62,7 +62,7 @@ def create_app(config: dict[str, Any], settings: WorkerSettings) -> faust.App:
             states: dict[str, SeriesState] = {}
             result = apply_batch(states, [IndicatorUpdate.decode(event.message.value)], load)
             for key, state in result.changed.items():
-                series[key.encode()] = orjson.dumps(state.to_dict())
+                series[key.encode()] = state.encode()
             for key, value in totals_messages(result, through(states, load)):
                 await totals.send(key=key, value=value)
 
