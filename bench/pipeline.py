@@ -13,10 +13,11 @@ have committed. Events processed end to end = feed events committed × the share
 aggregating stage has committed (all of it for the one-loop raw pipeline, which has no internal topic). A run
 ends when everything is processed (events/s = events / (last total's append time − the run's first output's
 append time)) or ``budget`` seconds after it first made progress (events/s = the progress between those two
-reads / the time between them). CPU ms per event: CPU time of all its processes over the same reads ÷ the events
-processed end to end between them (when a first stage runs ahead of the second, its extra work counts too); RSS:
-the sum of their peaks. A process that exits during a run is a result too: the run is reported as crashed with
-the last error line of its log, and the benchmark goes on.
+reads / the time between them). CPU ms per event: CPU time of all its processes from the last read before the
+first stage committed anything to the end ÷ the events processed end to end, and ÷ the feed events the first
+stage took: the same when everything is processed; when the first stage runs ahead of the second, the cost of an
+event lies between the two. RSS: the sum of their peaks. A process that exits during a run is a result too: the
+run is reported as crashed with the last error line of its log, and the benchmark goes on.
 
 Totals check: a run that processed everything, and every paced run, must end with the totals of an oracle (every
 feed record through ``triage`` and ``apply_batch`` in one go): for every published key the latest total equals
@@ -216,28 +217,32 @@ async def drive(deployment: Deployment, expect: int, budget: float) -> dict[str,
     """Poll until everything is processed or ``budget`` seconds after the first progress; CPU, RSS, progress."""
     started = time.monotonic()
     async with Watch(deployment, expect) as watch:
-        first: tuple[float, float, float] | None = None  # (time, cpu, processed) when progress was first seen
+        idle_cpu = deployment.cpu()  # at the last read before the first stage had committed anything
+        first: tuple[float, float] | None = None  # (time, processed) at the first progress end to end
         while True:
             deployment.check()
             p = await watch.read()
             now, cpu = time.time(), deployment.cpu()
+            if p.fed == 0:
+                idle_cpu = cpu
             if first is None and p.processed > 0:
-                first = (now, cpu, p.processed)
+                first = (now, p.processed)
             if p.complete or (first is not None and now - first[0] > budget):
                 break
             if first is None and time.monotonic() - started > STARTUP_S:
                 raise TimeoutError(f"{deployment.impl} made no progress in {STARTUP_S:.0f}s")
             await asyncio.sleep(0.5)
     assert first is not None
-    moved = p.processed - first[2]
+    window, busy_ms = now - first[0], (cpu - idle_cpu) * 1000
     return {
         "complete": p.complete,
         "processed": round(p.processed),
         "fed": p.fed,
         "stopped_at": now,
-        "window_s": round(now - first[0], 3),
-        "steady_per_s": round(moved / (now - first[0]), 1) if now > first[0] else None,
-        "cpu_ms_per_event": round((cpu - first[1]) * 1000 / moved, 3) if moved > 0 else None,
+        "window_s": round(window, 3),
+        "steady_per_s": round((p.processed - first[1]) / window, 1) if window > 0 else None,
+        "cpu_ms_per_event": round(busy_ms / p.processed, 3),
+        "cpu_ms_per_fed_event": round(busy_ms / p.fed, 3),
         "peak_rss_mb": deployment.peak_rss_mb(),
     }
 
@@ -412,13 +417,18 @@ class PipelineBench:
             "check": self._oracle(feeds).check(self._totals(ns)) if run["complete"] else None,
         }
 
-    def run_config(self, size: int, partitions: int) -> dict[str, Any]:
+    def preload(self, size: int, partitions: int) -> Feeds:
+        """The feed topics of one configuration with their ``size`` events (not kept in memory afterwards)."""
         feeds, messages = Feeds.create(
             self.kafka, f"b{self.run_id}n{size // 1000}k{partitions}p", size, partitions, 2024
         )
         t = time.monotonic()
         asyncio.run(publish(self.kafka, messages))
         log.info("pipeline: %d feed events pre-loaded (%d partitions) in %.1fs", size, partitions, time.monotonic() - t)
+        return feeds
+
+    def run_config(self, size: int, partitions: int) -> dict[str, Any]:
+        feeds = self.preload(size, partitions)
         runs = []
         impls = tuple(IMPLS)
         for rep in range(self.repeat):
@@ -496,6 +506,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians per implementation and each one's ratios to tiendo; tiendo's ratios to the raw loop and Quix."""
     per_s = {i: median(r["per_s"] for r in runs if r["impl"] == i) for i in IMPLS}
     cpu = {i: median(r["cpu_ms_per_event"] for r in runs if r["impl"] == i) for i in IMPLS}
+    cpu_fed = {i: median(r.get("cpu_ms_per_fed_event") for r in runs if r["impl"] == i) for i in IMPLS}
     rss = {i: median(r["peak_rss_mb"] for r in runs if r["impl"] == i) for i in IMPLS}
 
     def ratio(a: float | None, b: float | None) -> float | None:
@@ -504,6 +515,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "median_per_s": per_s,
         "median_cpu_ms_per_event": cpu,
+        "median_cpu_ms_per_fed_event": cpu_fed,
         "median_peak_rss_mb": rss,
         "to_tiendo": {
             i: {
