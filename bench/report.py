@@ -153,7 +153,7 @@ def _paced(paced: list[dict[str, Any]], what: str) -> list[str]:
 def _aggregate(r: dict[str, Any]) -> list[str]:
     lines = [f"### Aggregate: {r['events']:,} pre-loaded indicator updates", ""]
     impls = {
-        "worker": "`tiendo aggregate` (Faust agent, RocksDB table + changelog)",
+        "worker": "`tiendo aggregate` (own aiokafka consumer, RocksDB per partition, batched changelog)",
         "raw": "raw aiokafka loop (`bench/raw_aggregate.py`, states in a dict)",
         "raw+state": "raw loop + every changed series serialised to a compacted topic",
     }
