@@ -14,7 +14,7 @@ aggregating stage has committed (all of it for the one-loop raw pipeline, which 
 ends when everything is processed (events/s = events / (last total's append time − the run's first output's
 append time)) or ``budget`` seconds after it first made progress (events/s = the progress between those two
 reads / the time between them). CPU ms per event: CPU time of all its processes from the last read before the
-first stage committed anything to the end ÷ the events processed end to end, and ÷ the feed events the first
+first stage wrote or committed anything to the end ÷ the events processed end to end, and ÷ the feed events the first
 stage took: the same when everything is processed; when the first stage runs ahead of the second, the cost of an
 event lies between the two. RSS: the sum of their peaks. A process that exits during a run is a result too: the
 run is reported as crashed with the last error line of its log, and the benchmark goes on.
@@ -167,6 +167,8 @@ class Progress:
     processed: float
     """Feed events processed end to end (estimated while the aggregating stage is behind)."""
     complete: bool
+    produced: int = 0
+    """Messages the first stage has written to ``indicator.updates``."""
 
 
 class Watch:
@@ -199,7 +201,7 @@ class Watch:
         produced = sum((await self.consumer.end_offsets(self.tps)).values())
         consumed = min(done[self.updates], produced)
         processed = fed * consumed / produced if produced else 0.0
-        return Progress(fed, processed, fed >= self.expect and consumed == produced)
+        return Progress(fed, processed, fed >= self.expect and consumed == produced, produced)
 
     async def until(self, target: int, seconds: float) -> bool:
         """Wait until ``target`` feed events are processed end to end (True) or ``seconds`` have passed (False)."""
@@ -217,13 +219,13 @@ async def drive(deployment: Deployment, expect: int, budget: float) -> dict[str,
     """Poll until everything is processed or ``budget`` seconds after the first progress; CPU, RSS, progress."""
     started = time.monotonic()
     async with Watch(deployment, expect) as watch:
-        idle_cpu = deployment.cpu()  # at the last read before the first stage had committed anything
+        idle_cpu = deployment.cpu()  # at the last read before the first stage had written or committed anything
         first: tuple[float, float] | None = None  # (time, processed) at the first progress end to end
         while True:
             deployment.check()
             p = await watch.read()
             now, cpu = time.time(), deployment.cpu()
-            if p.fed == 0:
+            if p.fed == 0 and p.produced == 0:
                 idle_cpu = cpu
             if first is None and p.processed > 0:
                 first = (now, p.processed)
@@ -312,6 +314,9 @@ def _figures(total: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 class PipelineBench:
+    """Every (size, partitions) configuration with ``repeat`` interleaved runs of each implementation, then the
+    paced latency runs, all on one broker."""
+
     def __init__(
         self, broker: LocalBroker, workdir: Path, *, sizes: list[int], partitions: list[int], repeat: int,
         budget: float, worker_env: dict[str, str] | None = None,
@@ -325,7 +330,7 @@ class PipelineBench:
     # --- deployments --------------------------------------------------------------------------------------------
 
     def deploy(self, impl: str, label: str, feeds: Feeds) -> Deployment:
-        """Pre-create the namespace's topics with ``partitions`` partitions and start ``impl``'s processes."""
+        """Pre-create the run's namespaced topics with the feeds' partition count and start ``impl``'s processes."""
         ns = KafkaSettings(bootstrap_servers=self.kafka.bootstrap_servers, namespace=f"b{self.run_id}{label}.")
         partitions = feeds.partitions
         specs = [replace(UPDATES, partitions=partitions), DLQ, replace(TOTALS, partitions=partitions)]
