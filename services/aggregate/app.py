@@ -14,9 +14,8 @@ import time
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from services.aggregate.batches import BatchProcessor, Topics
@@ -26,7 +25,7 @@ from services.aggregate.partitions import Ownership
 from services.aggregate.query import QueryError, TotalsQuery, key_filter, run
 from services.aggregate.settings import AggregateSettings
 from services.aggregate.store import SeriesStore, decode_state
-from shared.consuming import AGGREGATE_GROUP, group_consumer
+from shared.consuming import AGGREGATE_GROUP, Batches, commit, group_consumer, owned, rewind
 from shared.faustapp import Outputs, make_app
 from shared.logs import get_logger
 from shared.metrics import add_http_endpoints
@@ -104,30 +103,16 @@ async def consume(
         processor.store.close_all()
 
 
-def rewind(consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-    """Read these records again (partitions no longer assigned restart from their committed offsets anyway)."""
-    for tp, records in batches.items():
-        if tp in consumer.assignment():
-            consumer.seek(tp, records[0].offset)
-
-
-async def apply(
-    consumer: AIOKafkaConsumer,
-    batches: dict[TopicPartition, list[ConsumerRecord]],
-    outputs: Outputs,
-    processor: BatchProcessor,
-) -> None:
-    """Process the records of partitions whose state is open, then commit their offsets; the others are read
-    again later (their state is not recovered yet, or they were revoked)."""
-    owned = {tp: records for tp, records in batches.items() if tp.partition in processor.store.partitions}
-    rewind(consumer, {tp: records for tp, records in batches.items() if tp not in owned})
-    if not owned:
-        return
-    await processor.process([r for records in owned.values() for r in records], await outputs.producer())
-    try:
-        await consumer.commit({tp: records[-1].offset + 1 for tp, records in owned.items()})
-    except CommitFailedError as exc:  # a rebalance: the next owner reads them again, as duplicates
-        log.warning("commit_failed", error=str(exc))
+async def apply(consumer: AIOKafkaConsumer, batches: Batches, outputs: Outputs, processor: BatchProcessor) -> None:
+    """Process the records of owned partitions whose state is open, then commit their offsets; the others are read
+    again later (their state is not recovered yet) or by their new owner (revoked)."""
+    ready = {
+        tp: records for tp, records in owned(consumer, batches).items() if tp.partition in processor.store.partitions
+    }
+    rewind(consumer, {tp: records for tp, records in batches.items() if tp not in ready})
+    if ready:
+        await processor.process([r for records in ready.values() for r in records], await outputs.producer())
+        await commit(consumer, ready)
 
 
 def add_query_api(app: faust.App, store: SeriesStore) -> None:

@@ -16,13 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
 from shared.compacted import CompactedMap
-from shared.consuming import INGEST_GROUP, group_consumer
+from shared.consuming import INGEST_GROUP, BatchLock, commit, group_consumer, owned, rewind
 from shared.deadletter import DeadLetter
 from shared.faustapp import Outputs, make_app
 from shared.logs import get_logger
@@ -32,6 +33,8 @@ from shared.topics import DEDUPE, DLQ, UPDATES
 from shared.updates import Origin
 
 log = get_logger("tiendo.ingest")
+#: Pause before a batch whose outputs failed is read and processed again.
+RETRY_S = 1.0
 
 
 def encode_seen(revision: int, at: datetime) -> bytes:
@@ -103,18 +106,26 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         metrics.dedupe_keys.set(loaded)
         log.info("dedupe_loaded", keys=loaded)
         consumer = group_consumer(settings, INGEST_GROUP, "tiendo-ingest-feeds")
-        consumer.subscribe(pattern=f"(?:{settings.topic_pattern})$")
+        guard = BatchLock()
+        consumer.subscribe(pattern=f"(?:{settings.topic_pattern})$", listener=guard)
         await consumer.start()
         producer = await outputs.producer()
         joined.set()
         try:
             while True:
-                batches = await consumer.getmany(
+                fetched = await consumer.getmany(
                     timeout_ms=int(settings.batch_wait_s * 1000), max_records=settings.batch_size
                 )
-                if batches:
-                    await process([r for records in batches.values() for r in records], producer)
-                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                try:
+                    async with guard.lock:
+                        batches = owned(consumer, fetched)
+                        if batches:
+                            await process([r for records in batches.values() for r in records], producer)
+                            await commit(consumer, batches)
+                except KafkaError as exc:  # outputs not acknowledged: nothing committed, read the batch again
+                    log.error("batch_failed", error=repr(exc), retry_in_s=RETRY_S)
+                    rewind(consumer, fetched)
+                    await asyncio.sleep(RETRY_S)
                 positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
                 metrics.worker.record_lag(consumer.highwater, positions)
         finally:

@@ -226,3 +226,60 @@ async def test_sigkill_mid_stream_loses_nothing_and_replays_little(
         worker.kill()
         if second is not None:
             second.stop()
+
+
+async def test_two_replicas_through_rebalances_lose_nothing_and_never_crash(
+    kafka_settings: KafkaSettings, unique: str, tmp_path: Path
+) -> None:
+    """A second replica joins mid-stream and the first one leaves: partitions move twice while batches are in
+    flight. Every event reaches indicator.updates (at most twice: a batch whose commit the rebalance refused is
+    read again by the new owner), and neither worker fails on a partition it no longer owns."""
+    namespace = f"t{unique}."
+    ns = KafkaSettings(bootstrap_servers=kafka_settings.bootstrap_servers, namespace=namespace)
+    feeds = (TopicSpec(f"feed.{unique}-a", 2), TopicSpec(f"feed.{unique}-b", 2), TopicSpec(f"feed.{unique}-c", 1))
+    await ensure_topics(ns, (UPDATES, DLQ))
+    await ensure_topics(kafka_settings, feeds)
+    env = {
+        "TIENDO_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "TIENDO_NAMESPACE": namespace,
+        "TIENDO_TOPIC_PATTERN": rf"feed\.{unique}-.*",
+        "TIENDO_DATA_DIR": str(tmp_path / "state"),
+        "TIENDO_METADATA_MAX_AGE_MS": "2000",
+        "TIENDO_BATCH_SIZE": str(BATCH),
+        "TIENDO_SESSION_TIMEOUT_S": "6",
+    }
+    first = Worker("ingest", env, tmp_path / "ingest-1.log", free_port()).start()
+    second = Worker("ingest", env, tmp_path / "ingest-2.log", free_port())
+    try:
+        await asyncio.to_thread(first.wait_ready)
+        total = 6000 * len(feeds)
+        values = {spec.name: [event(i) for i in range(k, total, len(feeds))] for k, spec in enumerate(feeds)}
+
+        async def publish_part(part: slice) -> None:
+            await asyncio.gather(*(publish(kafka_settings, name, vs[part]) for name, vs in values.items()))
+
+        async def until(check, what: str, worker: Worker, timeout: float = 60) -> None:
+            deadline = time.monotonic() + timeout
+            while not await check():
+                assert time.monotonic() < deadline, f"{what}\n{worker.tail()}"
+                await asyncio.sleep(0.1)
+
+        await publish_part(slice(0, 3000))
+        await until(lambda: metric(first, "accepted"), "the first replica works", first)
+        second.start()  # joins while the first one works: a rebalance with batches in flight
+        await asyncio.to_thread(second.wait_ready)
+        await publish_part(slice(3000, 4500))
+        await until(lambda: metric(second, "accepted"), "the second replica gets partitions", second)
+        assert first.stop() == 0, first.tail()  # leaves: its partitions go to the second after its session
+        await publish_part(slice(4500, 6000))
+        all_ids = {f"e{i:06d}" for i in range(total)}
+        async with UpdatesReader(kafka_settings, ns.topic(UPDATES.name)) as updates:
+            await updates.until(lambda: all_ids <= updates.ids.keys(), timeout=90, on_timeout=second.tail)
+            assert set(updates.ids) == all_ids
+            assert max(updates.ids.values()) <= 2
+        assert second.proc is not None and second.proc.poll() is None, second.tail()
+        for worker in (first, second):
+            assert "batch_failed" not in worker.log.read_text(), worker.tail()
+    finally:
+        first.kill()
+        second.stop()
