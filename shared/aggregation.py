@@ -67,6 +67,7 @@ from typing import Any, Final
 import orjson
 
 from shared.indicators import Kind, get_indicator
+from shared.jsoncodec import dumps_kept
 from shared.updates import IndicatorUpdate
 from shared.vntime import VN_TZ
 
@@ -189,7 +190,7 @@ class _Entry:
     def json(self) -> orjson.Fragment:
         """``to_list`` as JSON, encoded once (an entry never changes; a correction replaces it)."""
         if self._json is None:
-            self._json = orjson.Fragment(orjson.dumps(self.to_list()))
+            self._json = orjson.Fragment(dumps_kept(self.to_list()))
         return self._json
 
     @classmethod

@@ -23,6 +23,7 @@ from services.alert.settings import AlertSettings
 from shared.alerting import BEHIND_PLAN, FEED_STALE, AlertKey, AlertState, Transition, mark_sent, to_alertmanager
 from shared.evaluation import UNIT_VIEW, Evaluator, SeriesFigures, plan_series_key
 from shared.faustapp import Outputs, make_app, small_table
+from shared.jsoncodec import dumps_kept
 from shared.logs import get_logger
 from shared.metrics import add_http_endpoints
 from shared.plans import Plan
@@ -82,7 +83,7 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
         if transition is None:
             return
         state = transition.state
-        alerts[state.key.id.encode()] = orjson.dumps(state.to_dict())
+        alerts[state.key.id.encode()] = dumps_kept(state.to_dict())
         metrics.evaluations.labels(state.key.rule).inc()
         if not transition.sends:
             return
@@ -158,7 +159,7 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
                     previous = SeriesFigures.from_dict(orjson.loads(raw))
                 changed[key] = SeriesFigures.from_total(total, previous)
             for key, fig in changed.items():
-                figures[key.encode()] = orjson.dumps(fig.to_dict())
+                figures[key.encode()] = dumps_kept(fig.to_dict())
             advance_clock(changed.values())
             await evaluate(set(changed))
             metrics.worker.batch_size.observe(len(events))
@@ -198,7 +199,7 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
         body = [to_alertmanager(s, now=wall, valid_for=valid_for) for s in due] + list(extra.values())
         if await delivery.send(body):
             for state in due:
-                alerts[state.key.id.encode()] = orjson.dumps(mark_sent(state, wall).to_dict())
+                alerts[state.key.id.encode()] = dumps_kept(mark_sent(state, wall).to_dict())
             for key in extra:
                 superseded.pop(key, None)
 
