@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import shutil
 import sys
 import tempfile
@@ -130,11 +131,20 @@ def run_pipeline(args: argparse.Namespace, workdir: Path, worker_env: dict[str, 
         result["pipeline"] = bench.run(args.rate, args.paced_seconds)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Exit with a clear message on bad sizes or a missing optional dependency."""
+    if args.events < 1000 or args.repeat < 1:
+        raise SystemExit("--events must be at least 1000 and --repeat at least 1")
+    needed = {"pipeline": "quixstreams", "scaling": "matplotlib"}
+    missing = [m for only, m in needed.items() if args.only in (None, only) and importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"missing {', '.join(missing)}: install the bench extra: .venv/bin/pip install -e '.[bench]'")
+
+
 def main(argv: list[str]) -> None:
     args = parse(argv)
     setup_logging(args.verbose)
-    if args.events < 1000 or args.repeat < 1:
-        raise SystemExit("--events must be at least 1000 and --repeat at least 1")
+    check_arguments(args)
     worker_env = dict(item.split("=", 1) for item in args.worker_env)
     started = datetime.now()
     t0 = time.monotonic()
