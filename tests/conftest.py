@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -47,12 +48,15 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         sasl_port=free_port(),
         sasl_users=(SASL_USER,),
     )
+    # SIGTERM (e.g. from `timeout` or CI) ends the session like Ctrl-C, so the teardown below still stops the broker.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker.start()
     _SESSION["broker"] = broker
     try:
         yield broker.bootstrap
     finally:
         broker.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
