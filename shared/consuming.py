@@ -20,6 +20,8 @@ INGEST_GROUP = "tiendo-ingest-feeds"
 AGGREGATE_GROUP = "tiendo-aggregate-updates"
 
 Batches = dict[TopicPartition, list[ConsumerRecord]]
+#: Pause before a failed batch is read and processed again.
+RETRY_S = 1.0
 
 
 def group_consumer(settings: WorkerSettings, group: str, client_id: str, **kwargs: Any) -> AIOKafkaConsumer:
@@ -65,6 +67,13 @@ def rewind(consumer: AIOKafkaConsumer, batches: Batches) -> None:
     """Read these records again (partitions no longer assigned restart from their committed offsets anyway)."""
     for tp, records in owned(consumer, batches).items():
         consumer.seek(tp, records[0].offset)
+
+
+async def retry_later(consumer: AIOKafkaConsumer, batches: Batches, error: Exception) -> None:
+    """After a batch failed on Kafka (nothing of it committed): log it, and read it again after ``RETRY_S``."""
+    log.error("batch_failed", error=repr(error), retry_in_s=RETRY_S)
+    rewind(consumer, batches)
+    await asyncio.sleep(RETRY_S)
 
 
 async def commit(consumer: AIOKafkaConsumer, batches: Batches) -> None:

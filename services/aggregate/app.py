@@ -9,7 +9,6 @@ most of it spent in Faust's per-event machinery and in decoding states per batch
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -25,7 +24,7 @@ from services.aggregate.partitions import Ownership
 from services.aggregate.query import QueryError, TotalsQuery, key_filter, run
 from services.aggregate.settings import AggregateSettings
 from services.aggregate.store import SeriesStore, decode_state
-from shared.consuming import AGGREGATE_GROUP, Batches, commit, group_consumer, owned, rewind
+from shared.consuming import AGGREGATE_GROUP, Batches, commit, group_consumer, owned, retry_later, rewind
 from shared.faustapp import Outputs, make_app
 from shared.logs import get_logger
 from shared.metrics import add_http_endpoints
@@ -33,8 +32,6 @@ from shared.reading import TopicStalledError
 from shared.topics import SERIES_CHANGELOG, TOTALS, UPDATES
 
 log = get_logger("tiendo.aggregate")
-#: Pause before a failed batch is read and applied again.
-RETRY_S = 1.0
 
 
 def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None = None) -> faust.App:
@@ -92,9 +89,7 @@ async def consume(
                 async with ownership.lock:
                     await apply(consumer, batches, outputs, processor)
             except (KafkaError, TopicStalledError) as exc:
-                log.error("batch_failed", error=repr(exc), retry_in_s=RETRY_S)
-                rewind(consumer, batches)
-                await asyncio.sleep(RETRY_S)
+                await retry_later(consumer, batches, exc)
             positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
             metrics.worker.record_lag(consumer.highwater, positions)
     finally:

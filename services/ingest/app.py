@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from services.ingest.metrics import IngestMetrics
 from services.ingest.settings import IngestSettings
 from shared.compacted import CompactedMap
-from shared.consuming import INGEST_GROUP, BatchLock, commit, group_consumer, owned, rewind
+from shared.consuming import INGEST_GROUP, BatchLock, commit, group_consumer, owned, retry_later
 from shared.deadletter import DeadLetter
 from shared.faustapp import Outputs, make_app
 from shared.logs import get_logger
@@ -33,8 +33,6 @@ from shared.topics import DEDUPE, DLQ, UPDATES
 from shared.updates import Origin
 
 log = get_logger("tiendo.ingest")
-#: Pause before a batch whose outputs failed is read and processed again.
-RETRY_S = 1.0
 
 
 def encode_seen(revision: int, at: datetime) -> bytes:
@@ -122,10 +120,8 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
                         if batches:
                             await process([r for records in batches.values() for r in records], producer)
                             await commit(consumer, batches)
-                except KafkaError as exc:  # outputs not acknowledged: nothing committed, read the batch again
-                    log.error("batch_failed", error=repr(exc), retry_in_s=RETRY_S)
-                    rewind(consumer, fetched)
-                    await asyncio.sleep(RETRY_S)
+                except KafkaError as exc:  # outputs not acknowledged: nothing committed
+                    await retry_later(consumer, fetched, exc)
                 positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
                 metrics.worker.record_lag(consumer.highwater, positions)
         finally:
