@@ -65,8 +65,9 @@ from bench.common import (
 )
 from bench.data import feed_events
 from bench.procstat import cpu_seconds, memory_mb
-from bench.raw_aggregate import rolled_units, total_message
 from bench.raw_ingest import raw_events
+from services.aggregate.batches import rolled_units, total_message
+from services.aggregate.query import View
 from services.localkafka import LocalBroker
 from shared.aggregation import SeriesState, apply_batch, rollup
 from shared.config import KafkaSettings
@@ -277,7 +278,7 @@ class Oracle:
         """Every unit quarter and every current-view total the final states give."""
         for state in self.states.values():
             for quarter in (1, 2, 3, 4):
-                key, value = total_message("unit", state.quarter_total(quarter))
+                key, value = total_message(View.UNIT, state.quarter_total(quarter))
                 yield key, orjson.loads(value)
         for current_code, indicator, year in {(s.current_code, s.indicator, s.year) for s in self.states.values()}:
             parts = [
@@ -287,7 +288,7 @@ class Oracle:
                 for total in state.totals()
             ]
             for total in rollup(parts, current_code):
-                key, value = total_message("current", total)
+                key, value = total_message(View.CURRENT, total)
                 yield key, orjson.loads(value)
 
     def check(self, totals: list[ConsumerRecord]) -> dict[str, Any]:

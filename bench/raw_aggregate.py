@@ -19,7 +19,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +27,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from bench.procstat import memory_mb
+from services.aggregate.batches import rolled_units, total_message
+from services.aggregate.query import View
 from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
-from shared.provinces import MERGER_DATE, registry
 from shared.topics import TOTALS, UPDATES
 from shared.updates import IndicatorUpdate
 
 #: The changelog topic of the ``state`` variant (namespaced).
 CHANGELOG = "bench-raw-aggregate-state"
-
-
-def total_message(view: str, total: QuarterTotal) -> tuple[bytes, bytes]:
-    """As ``services.aggregate.app.total_message`` (the bench compares both outputs message for message)."""
-    return f"{view}/".encode() + total.key(), orjson.dumps({"view": view, **total.to_dict()})
-
-
-@cache
-def rolled_units(current_code: str) -> tuple[str, ...]:
-    """As ``services.aggregate.app.rolled_units``."""
-    reg = registry()
-    units = {p.uid for p in reg.constituents(current_code)}
-    units.add(reg.get(current_code, on=MERGER_DATE).uid)
-    return tuple(sorted(units))
 
 
 @dataclass(slots=True)
@@ -77,14 +63,14 @@ def totals_messages(result: BatchResult, lookup: Callable[[str], SeriesState | N
     every changed series (``lookup`` finds the state of each unit rolling up into it)."""
     messages = []
     for key, quarter in sorted(result.changed_quarters):
-        messages.append(total_message("unit", result.changed[key].quarter_total(quarter)))
+        messages.append(total_message(View.UNIT, result.changed[key].quarter_total(quarter)))
     for current_code, indicator, year in {(s.current_code, s.indicator, s.year) for s in result.changed.values()}:
         parts: list[QuarterTotal] = []
         for unit in rolled_units(current_code):
             state = lookup(f"{unit}|{indicator}|{year}")
             if state is not None:
                 parts.extend(state.totals())
-        messages.extend(total_message("current", total) for total in rollup(parts, current_code))
+        messages.extend(total_message(View.CURRENT, total) for total in rollup(parts, current_code))
     return messages
 
 

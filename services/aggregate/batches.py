@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -34,12 +35,14 @@ def total_message(view: View, total: QuarterTotal) -> tuple[bytes, bytes]:
     return f"{view}/".encode() + total.key(), orjson.dumps({"view": str(view), **total.to_dict()})
 
 
-def rolled_units(current_code: str) -> list[str]:
-    """Unit ids whose figures roll up into a current province: its pre-merger constituents and itself."""
+@cache
+def rolled_units(current_code: str) -> tuple[str, ...]:
+    """Unit ids whose figures roll up into a current province: its pre-merger constituents and itself (the
+    registry never changes, so each province is worked out once, not per changed series of every batch)."""
     reg = registry()
     units = {p.uid for p in reg.constituents(current_code)}
     units.add(reg.get(current_code, on=MERGER_DATE).uid)
-    return sorted(units)
+    return tuple(sorted(units))
 
 
 @dataclass(frozen=True, slots=True)
