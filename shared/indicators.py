@@ -15,6 +15,7 @@ from shared.units import BASE_SYMBOLS, Unit
 
 __all__ = [
     "CATALOGUE",
+    "FractionalCountError",
     "Indicator",
     "Kind",
     "UnitMismatchError",
@@ -38,6 +39,10 @@ class Kind(StrEnum):
 
 class UnitMismatchError(ValueError):
     """A value's unit measures a different dimension than the indicator."""
+
+
+class FractionalCountError(ValueError):
+    """A count indicator (enterprises, jobs, households) was given a value that is not a whole number."""
 
 
 class UnknownIndicatorError(ValueError):
@@ -65,6 +70,18 @@ class Indicator:
     cadence_days: int
     default_curve: str
 
+    @property
+    def whole_numbers(self) -> bool:
+        """True when values count things (enterprises, jobs, households): whole numbers only."""
+        return self.dimension in _WHOLE_DIMENSIONS
+
+    def check_whole(self, value: Decimal) -> None:
+        """Raise FractionalCountError when this is a count indicator and ``value`` is not a whole number."""
+        if not self.whole_numbers:
+            return
+        if not isinstance(value, Decimal) or not value.is_finite() or value != value.to_integral_value():
+            raise FractionalCountError(f"{self.name_en} ({self.id!r}) is a count: whole numbers only, got {value}")
+
     def convert(self, value: Decimal, unit: Unit) -> Decimal:
         """Return ``value`` expressed in ``unit`` converted exactly to this indicator's base unit."""
         if unit.dimension != self.dimension:
@@ -74,6 +91,9 @@ class Indicator:
             )
         digits = len(value.as_tuple().digits) + len(unit.factor.as_tuple().digits)
         return Context(prec=max(28, digits)).multiply(value, unit.factor)
+
+
+_WHOLE_DIMENSIONS: Final = frozenset({"count", "households"})
 
 
 def _indicator(

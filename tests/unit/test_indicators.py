@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from shared.indicators import (
     CATALOGUE,
+    FractionalCountError,
     Indicator,
     Kind,
     UnitMismatchError,
@@ -142,3 +143,28 @@ def test_indicator_is_frozen() -> None:
     indicator: Indicator = get_indicator("grdp")
     with pytest.raises(AttributeError):
         indicator.kind = Kind.FLOW  # type: ignore[misc]
+
+
+COUNT_INDICATORS = ("new_enterprises", "new_jobs", "site_clearance_households")
+
+
+def test_count_indicators_take_whole_numbers_only() -> None:
+    assert {i.id for i in CATALOGUE.values() if i.whole_numbers} == set(COUNT_INDICATORS)
+
+
+@pytest.mark.parametrize("indicator_id", COUNT_INDICATORS)
+@pytest.mark.parametrize("text", ["0.5", "1.234", "-0.1", "1E-3", "NaN", "Infinity"])
+def test_check_whole_refuses_fractions(indicator_id: str, text: str) -> None:
+    with pytest.raises(FractionalCountError, match="whole numbers only"):
+        get_indicator(indicator_id).check_whole(Decimal(text))
+
+
+@pytest.mark.parametrize("indicator_id", COUNT_INDICATORS)
+@pytest.mark.parametrize("text", ["0", "1234", "12.000", "1E+3", "-0"])
+def test_check_whole_accepts_whole_numbers(indicator_id: str, text: str) -> None:
+    get_indicator(indicator_id).check_whole(Decimal(text))
+
+
+def test_check_whole_ignores_non_count_indicators() -> None:
+    get_indicator("state_budget_revenue").check_whole(Decimal("0.5"))
+    assert issubclass(FractionalCountError, ValueError)
