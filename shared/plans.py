@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, ClassVar, Final, Literal, NoReturn, cast, get_args
 
 import yaml
 
-from shared.indicators import Indicator, Kind, UnitMismatchError, UnknownIndicatorError, get_indicator
+from shared.indicators import (
+    FractionalCountError,
+    Indicator,
+    Kind,
+    UnitMismatchError,
+    UnknownIndicatorError,
+    get_indicator,
+)
 from shared.numbers import NumberError, parse_number
 from shared.provinces import UnknownProvinceError, registry
 from shared.units import UnknownUnitError, lookup_unit
@@ -30,6 +38,7 @@ from shared.vntime import MAX_YEAR, MIN_YEAR, VN_TZ, year_bounds
 __all__ = [
     "BASES",
     "CURVES",
+    "MAX_PLAN_FILE_BYTES",
     "Basis",
     "Milestone",
     "Plan",
@@ -69,6 +78,16 @@ _OPTIONAL: Final = ("curve", "milestones", "lang", "source")
 _FIELDS: Final = _REQUIRED + _OPTIONAL
 _NO_CURVE: Final = "none"
 _YAML_NULL: Final = "tag:yaml.org,2002:null"
+_YAML_STR: Final = "tag:yaml.org,2002:str"
+_YAML_SEQ: Final = "tag:yaml.org,2002:seq"
+_YAML_MAP: Final = "tag:yaml.org,2002:map"
+_MAX_YAML_DEPTH: Final = 16
+_MAX_YAML_NODES: Final = 200_000
+_MAX_TEXT: Final = 500
+_DAY: Final = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+#: Plan files are a few hundred rows (every province, indicator and basis of a year is ~300 KB): larger is refused.
+MAX_PLAN_FILE_BYTES: Final = 2 * 1024 * 1024
 
 
 def _end_of_day(day: date) -> datetime:
@@ -93,7 +112,9 @@ def _milestone_problems(year: int, milestones: Iterable[tuple[date, Decimal]]) -
         if not Decimal(0) <= fraction <= Decimal(1):
             problems.append(f"milestone {day.isoformat()}: fraction {fraction} is not between 0 and 1")
         if previous is not None:
-            if day <= previous[0]:
+            if day == previous[0]:
+                problems.append(f"milestone {day.isoformat()} is given twice")
+            elif day < previous[0]:
                 problems.append(
                     f"milestone {day.isoformat()} does not come after {previous[0].isoformat()}"
                     " (dates must be strictly increasing)"
@@ -216,7 +237,7 @@ class PlanFileError(ValueError):
     def __init__(self, path: Path, errors: list[PlanRowError]) -> None:
         self.path = path
         self.errors = errors
-        super().__init__("\n".join(f"{path}:{error.line}: {error.message}" for error in errors))
+        super().__init__("\n".join(f"{path}{f':{e.line}' if e.line else ''}: {e.message}" for e in errors))
 
 
 @dataclass
@@ -227,14 +248,18 @@ class _Row:
 
 
 def load_plan_file(path: Path) -> list[Plan]:
-    """Load and check every row of a ``.yaml``/``.yml`` or ``.csv`` plan file; PlanFileError if any is bad."""
+    """Load and check every row of a ``.yaml``/``.yml`` or ``.csv`` plan file; PlanFileError if any is bad.
+
+    Raises only PlanFileError, also for a file that cannot be read (missing, a folder, not UTF-8, too large).
+    """
     suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        rows, errors = _yaml_rows(path.read_text(encoding="utf-8"))
-    elif suffix == ".csv":
-        rows, errors = _csv_rows(path.read_text(encoding="utf-8-sig"))
-    else:
-        raise PlanFileError(path, [PlanRowError(0, f"unsupported plan file type {suffix!r} (.yaml, .yml, .csv)")])
+    if suffix not in (".yaml", ".yml", ".csv"):
+        shown = repr(suffix) if suffix else "(no suffix)"
+        raise PlanFileError(path, [PlanRowError(0, f"unsupported plan file type {shown} (.yaml, .yml, .csv)")])
+    text = _read_text(path)
+    rows, errors = _yaml_rows(text) if suffix in (".yaml", ".yml") else _csv_rows(text)
+    if not rows and not errors:
+        errors = [PlanRowError(0, "no plans in the file")]
     plans: list[Plan] = []
     first_line: dict[str, int] = {}
     for row in rows:
@@ -254,18 +279,131 @@ def load_plan_file(path: Path) -> list[Plan]:
     return plans
 
 
+def _read_text(path: Path) -> str:
+    """The file's UTF-8 text (a BOM removed), at most MAX_PLAN_FILE_BYTES; PlanFileError if it cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PLAN_FILE_BYTES + 1)
+    except FileNotFoundError:
+        problem = "no such plan file"
+    except IsADirectoryError:
+        problem = "is a folder, not a plan file"
+    except OSError as exc:
+        problem = f"cannot read the plan file: {exc.strerror or exc}"
+    else:
+        if len(data) > MAX_PLAN_FILE_BYTES:
+            problem = f"larger than {MAX_PLAN_FILE_BYTES // 1024 // 1024} MiB: not a plan file (split it)"
+        else:
+            try:
+                return data.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                line = data.count(b"\n", 0, exc.start) + 1
+                raise PlanFileError(path, [PlanRowError(line, f"not UTF-8 text ({exc.reason})")]) from None
+    raise PlanFileError(path, [PlanRowError(0, problem)])
+
+
+class _RefusedYAML(yaml.MarkedYAMLError):
+    """Valid YAML that a plan file must not use (anchors, aliases, tags, duplicate keys...)."""
+
+
+class _PlanLoader(yaml.SafeLoader):
+    """YAML for plan files: every scalar is its text (only ``null``/``~``/empty are typed), so each field is read
+    by the plan rules and never guessed by YAML (``2024-06-31`` is not a crash, ``08`` is no octal); anchors and
+    aliases are refused (a 500-byte "billion laughs" file cannot expand), nesting and size are bounded, and a
+    mapping may not give a key twice (``target`` and ``Target`` in a row, a milestone date)."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
+    yaml_constructors: ClassVar[dict[Any, Any]] = {}
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._nodes = 0
+        self._row: yaml.Node | None = None
+        self._milestones: set[int] = set()
+        self.duplicates: list[PlanRowError] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _RefusedYAML(
+                None, None, "YAML anchors and aliases (&, *) are not allowed in plan files", event.start_mark
+            )
+        self._nodes += 1
+        if self._nodes > _MAX_YAML_NODES or self._depth >= _MAX_YAML_DEPTH:
+            limit = f"more than {_MAX_YAML_NODES} values" if self._depth < _MAX_YAML_DEPTH else "nested too deeply"
+            raise _RefusedYAML(None, None, f"{limit}: not a plan file", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_row(self, node: yaml.MappingNode) -> dict[str, Any]:
+        """A plan row's fields; ``duplicates`` lists every key given twice in it (or in its milestones)."""
+        self._row, self.duplicates = node, []
+        self._milestones = {
+            id(value)
+            for key, value in node.value
+            if isinstance(key, yaml.ScalarNode) and _folded(key.value) == "milestones"
+        }
+        return cast(dict[str, Any], self.construct_object(node, deep=True))
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):
+            raise _RefusedYAML(None, None, f"expected a mapping, found a {node.id}", node.start_mark)
+        what = "field" if node is self._row else "milestone" if id(node) in self._milestones else "key"
+        mapping: dict[str, Any] = {}
+        seen: dict[str, tuple[str, int]] = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise _RefusedYAML(None, None, f"a {what} must be a plain value", key_node.start_mark)
+            line = key_node.start_mark.line + 1
+            folded = _folded(key) if what == "field" else key
+            if folded in seen:
+                first, first_line = seen[folded]
+                spelled = "" if first == key else f" as {first!r}"
+                shown = _shown(key) if what == "milestone" else repr(_shown(key))
+                self.duplicates.append(
+                    PlanRowError(line, f"duplicate {what} {shown}: already given{spelled} on line {first_line}")
+                )
+                continue
+            seen[folded] = (key, line)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def _refuse_tag(loader: _PlanLoader, node: yaml.Node) -> NoReturn:
+    raise _RefusedYAML(None, None, f"YAML tag {node.tag} is not allowed in plan files", node.start_mark)
+
+
+_PlanLoader.add_implicit_resolver(_YAML_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
+_PlanLoader.add_constructor(_YAML_NULL, lambda loader, node: None)
+_PlanLoader.add_constructor(_YAML_STR, lambda loader, node: loader.construct_scalar(node))
+_PlanLoader.add_constructor(_YAML_SEQ, lambda loader, node: loader.construct_sequence(node, deep=True))
+_PlanLoader.add_constructor(_YAML_MAP, lambda loader, node: loader.construct_mapping(node, deep=True))
+_PlanLoader.add_constructor(None, _refuse_tag)
+
+
 def _yaml_rows(text: str) -> tuple[list[_Row], list[PlanRowError]]:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _PlanLoader(text)
+    except yaml.YAMLError as exc:
+        return [], [_yaml_error(exc, text)]
     try:
         root = loader.get_single_node()
         if root is None:
             return [], []
         items = root
         if isinstance(root, yaml.MappingNode):
-            found = [value for key, value in root.value if key.value == "plans"]
+            found = [(key, value) for key, value in root.value if key.value == "plans"]
+            if len(found) > 1:
+                line, first = found[1][0].start_mark.line + 1, found[0][0].start_mark.line + 1
+                return [], [PlanRowError(line, f"duplicate key 'plans': already given on line {first}")]
             if len(root.value) != 1 or not found:
                 return [], [PlanRowError(root.start_mark.line + 1, "expected a list of plans or {plans: [...]}")]
-            items = found[0]
+            items = found[0][1]
         if not isinstance(items, yaml.SequenceNode):
             return [], [PlanRowError(items.start_mark.line + 1, "expected a list of plans")]
         rows: list[_Row] = []
@@ -275,24 +413,38 @@ def _yaml_rows(text: str) -> tuple[list[_Row], list[PlanRowError]]:
             if not isinstance(node, yaml.MappingNode):
                 errors.append(PlanRowError(line, "a plan row must be a mapping of field: value"))
                 continue
-            fields = cast(dict[Any, Any], loader.construct_object(node, deep=True))
-            # The target's own text, so "14.356" with a Vietnamese unit reads as 14356 as it does in CSV.
-            fields.update(
-                (key.value, value.value)
-                for key, value in node.value
-                if key.value == "target" and isinstance(value, yaml.ScalarNode) and value.tag != _YAML_NULL
-            )
+            try:
+                fields = loader.construct_row(node)
+            except yaml.MarkedYAMLError as exc:
+                errors.append(_yaml_error(exc, text))
+                continue
+            if loader.duplicates:
+                errors += loader.duplicates
+                continue
             rows.append(_Row(line, _fields(fields)))
         return rows, errors
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return [], [PlanRowError(mark.line + 1 if mark else 0, f"not valid YAML: {exc}")]
+        return [], [_yaml_error(exc, text)]
     finally:
         loader.dispose()
 
 
+def _yaml_error(exc: yaml.YAMLError, text: str) -> PlanRowError:
+    """A YAML error as one line with the line it is on."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        return PlanRowError(line, f"not valid YAML: character U+{exc.character:04X}: {exc.reason}")
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        message = "; ".join(part for part in (exc.context, exc.problem) if part)
+        return PlanRowError(
+            mark.line + 1 if mark else 0, message if isinstance(exc, _RefusedYAML) else f"not valid YAML: {message}"
+        )
+    return PlanRowError(0, f"not valid YAML: {exc}")
+
+
 def _csv_rows(text: str) -> tuple[list[_Row], list[PlanRowError]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[_Row] = []
     header: list[str] | None = None
     start = 1
@@ -302,18 +454,50 @@ def _csv_rows(text: str) -> tuple[list[_Row], list[PlanRowError]]:
             if not any(cell.strip() for cell in record) or record[0].lstrip().startswith("#"):
                 continue
             if header is None:
-                header = [_text(cell).lower() for cell in record]
-                missing = [name for name in _REQUIRED if name not in header]
-                if missing:
-                    return [], [PlanRowError(line, f"header lacks column(s): {', '.join(missing)}")]
+                header = [_folded(cell) for cell in record]
+                if problem := _header_problem(header):
+                    return [], [PlanRowError(line, problem)]
                 continue
             if len(record) > len(header):
                 rows.append(_Row(line, {}, [f"{len(record)} cells but the header has {len(header)} columns"]))
                 continue
             rows.append(_Row(line, _fields(dict(zip(header, record, strict=False)))))
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return [], [PlanRowError(start, 'a quoted cell is never closed: its opening " has no closing "')]
         return [], [PlanRowError(start, f"not valid CSV: {exc}")]
     return rows, []
+
+
+def _header_problem(header: list[str]) -> str | None:
+    """What is wrong with a CSV header (in the feed file reader's words), or None."""
+    seen: set[str] = set()
+    for name in header:
+        if not name:
+            return "the CSV header has an empty column name"
+        if name in seen:
+            return f"the CSV header names column {_shown(name)!r} twice"
+        seen.add(name)
+    missing = [name for name in _REQUIRED if name not in header]
+    return f"header lacks column(s): {', '.join(missing)}" if missing else None
+
+
+def _folded(name: str) -> str:
+    """A field or column name as compared: NFC, trimmed, lower case."""
+    return _text(name).lower()
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """A value as written in the file (text, ``[a, b]``, ``{k: v}``, ``null``), cut to ``limit`` characters."""
+    if value is None:
+        text = "null"
+    elif isinstance(value, Mapping):
+        text = "{" + ", ".join(f"{_shown(k, limit)}: {_shown(v, limit)}" for k, v in value.items()) + "}"
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(_shown(item, limit) for item in value) + "]"
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _text(value: object) -> str:
@@ -324,27 +508,27 @@ def _fields(raw: Mapping[Any, Any]) -> dict[str, Any]:
     """Row fields by lower-case name; empty cells and nulls count as absent."""
     out: dict[Any, Any] = {}
     for key, value in raw.items():
-        name = _text(key).lower()
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        out[name] = _text(value) if isinstance(value, str) else value
+        out[_folded(key)] = _text(value) if isinstance(value, str) else value
     return out
 
 
 def _build(row: _Row) -> Plan | None:
     """The plan a row describes, or None with the reasons appended to ``row.problems``."""
-    fields, problems = row.fields, row.problems
+    problems = row.problems
     known = ", ".join(_FIELDS)
-    problems += [f"unknown field {name!r} (known: {known})" for name in fields if name not in _FIELDS]
-    missing = [name for name in _REQUIRED if name not in fields]
+    problems += [f"unknown field {_shown(name)!r} (known: {known})" for name in row.fields if name not in _FIELDS]
+    missing = [name for name in _REQUIRED if name not in row.fields]
     if missing:
         problems.append(f"missing field(s): {', '.join(missing)}")
+    fields = _single_values(row.fields, problems)
 
     year = _year(fields.get("year"), problems)
     province = None
     if "province" in fields and year is not None:
         try:
-            province = registry().resolve(_text(fields["province"]), on=date(year, 12, 31))
+            province = registry().resolve(fields["province"], on=date(year, 12, 31))
         except UnknownProvinceError as exc:
             problems.append(str(exc))
     indicator = _indicator(fields.get("indicator"), problems)
@@ -372,25 +556,40 @@ def _build(row: _Row) -> Plan | None:
         basis=basis,
         milestones=milestones,
         curve=curve,
-        source=_text(fields["source"]) if "source" in fields else None,
+        source=fields.get("source"),
     )
 
 
-def _year(raw: object, problems: list[str]) -> int | None:
+def _single_values(fields: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The known fields that hold one value of sensible length (milestones may be a list or mapping)."""
+    out: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if name != "milestones" and not isinstance(value, str):
+            problems.append(f"{name}: expected one value, got {_shown(value)}")
+        elif isinstance(value, str) and len(value) > _MAX_TEXT:
+            problems.append(f"{name}: {len(value)} characters is too long (at most {_MAX_TEXT})")
+        else:
+            out[name] = value
+    return out
+
+
+def _year(raw: str | None, problems: list[str]) -> int | None:
     if raw is None:
         return None
-    text = _text(raw)
-    if isinstance(raw, bool) or not (text.isascii() and text.isdigit() and MIN_YEAR <= int(text) <= MAX_YEAR):
-        problems.append(f"year {text!r} is not a year between {MIN_YEAR} and {MAX_YEAR}")
+    if not (raw.isascii() and raw.isdigit() and MIN_YEAR <= int(raw) <= MAX_YEAR):
+        problems.append(f"year {raw!r} is not a year between {MIN_YEAR} and {MAX_YEAR}")
         return None
-    return int(text)
+    return int(raw)
 
 
-def _indicator(raw: object, problems: list[str]) -> Indicator | None:
+def _indicator(raw: str | None, problems: list[str]) -> Indicator | None:
     if raw is None:
         return None
     try:
-        indicator = get_indicator(_text(raw))
+        indicator = get_indicator(raw)
     except UnknownIndicatorError as exc:
         problems.append(str(exc))
         return None
@@ -401,40 +600,60 @@ def _indicator(raw: object, problems: list[str]) -> Indicator | None:
 
 
 def _target(fields: Mapping[str, Any], indicator: Indicator | None, problems: list[str]) -> Decimal | None:
+    """The target in the indicator's base unit, read exactly as written: an ambiguous number is refused."""
     if "target" not in fields or "unit" not in fields:
         return None
+    raw: str = fields["target"]
     try:
-        unit = lookup_unit(_text(fields["unit"]))
+        unit = lookup_unit(fields["unit"])
     except UnknownUnitError as exc:
         problems.append(str(exc))
         return None
-    lang = fields.get("lang", unit.lang)
+    lang = fields["lang"].lower() if "lang" in fields else None
     if lang not in ("vi", "en", None):
-        problems.append(f"lang {lang!r} must be vi or en")
+        problems.append(f"lang {fields['lang']!r} must be vi or en")
         return None
     try:
-        value = parse_number(fields["target"], lang)
+        value = parse_number(raw, cast(Literal["vi", "en"] | None, lang))
     except NumberError as exc:
-        problems.append(f"target: {exc}")
+        problems.append(_ambiguous_target(raw) if exc.code == "ambiguous_number" else f"target: {exc}")
         return None
     if value <= 0:
-        problems.append(f"target must be a positive number, got {value}")
+        problems.append(f"target must be a positive number, got {raw}")
         return None
     if indicator is None:
         return None
     try:
-        return indicator.convert(value, unit)
+        target = indicator.convert(value, unit)
+        indicator.check_whole(target)
     except UnitMismatchError as exc:
         problems.append(str(exc))
         return None
+    except FractionalCountError as exc:
+        problems.append(f"target {raw} {fields['unit']}: {exc}")
+        return None
+    return target
 
 
-def _basis(raw: object, problems: list[str]) -> Basis | None:
+def _ambiguous_target(raw: str) -> str:
+    """Why ``4,680``-like text is refused in a plan file, both readings, and how to write each unambiguously."""
+    en, vi = parse_number(raw, "en"), parse_number(raw, "vi")
+    whole, part = (en, vi) if "," in raw else (vi, en)
+    swap = str.maketrans(",.", ".,")
+    english = f"{whole:,.1f}"
+    return (
+        f"target {raw!r} is ambiguous: {en:f} in English notation but {vi:f} in Vietnamese notation; "
+        f"write {whole:f} (or {english} / {english.translate(swap)}) for {whole:f}, "
+        f"or {part:f}0 / {f'{part:f}0'.translate(swap)} for {part:f}"
+    )
+
+
+def _basis(raw: str | None, problems: list[str]) -> Basis | None:
     if raw is None:
         return None
-    basis = _text(raw).lower()
+    basis = raw.lower()
     if basis not in BASES:
-        problems.append(f"unknown basis {_text(raw)!r} (expected central or provincial)")
+        problems.append(f"unknown basis {raw!r} (expected central or provincial)")
         return None
     return cast(Basis, basis)
 
@@ -454,9 +673,9 @@ def _milestones(
         problems += found
         return (None if found else tuple((_end_of_day(day), fraction) for day, fraction in given)), None
     if "curve" in fields:
-        curve = _text(fields["curve"]).lower()
+        curve = fields["curve"].lower()
         if curve not in CURVES:
-            problems.append(f"unknown curve {_text(fields['curve'])!r} (known: {', '.join(CURVES)})")
+            problems.append(f"unknown curve {fields['curve']!r} (known: {', '.join(CURVES)})")
             return None, None
     elif indicator is None:
         return None, None
@@ -468,56 +687,66 @@ def _milestones(
     return (None if year is None else curve_milestones(curve, year)), curve
 
 
-def _parse_milestones(raw: object, problems: list[str]) -> list[tuple[date, Decimal]] | None:
+def _parse_milestones(
+    raw: str | list[Any] | Mapping[Any, Any], problems: list[str]
+) -> list[tuple[date, Decimal]] | None:
     """``{date: fraction}``, ``[[date, fraction], ...]`` or ``"date:fraction;date:fraction"`` as pairs."""
-    pairs: Iterable[Any]
+    before = len(problems)
+    pairs: list[tuple[object, object]] = []
     if isinstance(raw, Mapping):
-        pairs = raw.items()
+        pairs = list(raw.items())
     elif isinstance(raw, str):
-        pairs = (item.partition(":")[::2] for item in raw.split(";") if item.strip())
-    elif isinstance(raw, list):
-        pairs = raw
+        for item in (item.strip() for item in raw.split(";")):
+            if ":" in item:
+                day, _, fraction = item.partition(":")
+                pairs.append((day.strip(), fraction.strip()))
+            elif item:
+                problems.append(f"milestone {_shown(item)!r} is not 'YYYY-MM-DD:fraction'")
     else:
-        problems.append("milestones must be 'YYYY-MM-DD:fraction;...', a mapping or a list of pairs")
-        return None
+        for pair in raw:
+            if isinstance(pair, list) and len(pair) == 2:
+                pairs.append((pair[0], pair[1]))
+            else:
+                problems.append(f"milestone {_shown(pair)} is not a [date, fraction] pair")
     parsed: list[tuple[date, Decimal]] = []
-    for pair in _pairs(pairs, problems):
-        day, fraction = _milestone_day(pair[0]), _fraction(pair[1])
-        if day is None or fraction is None:
-            problems.append(f"milestone {_text(pair[0])}:{_text(pair[1])} is not 'YYYY-MM-DD:fraction'")
-            return None
-        parsed.append((day, fraction))
+    for day_raw, fraction_raw in pairs:
+        day = _milestone_day(day_raw, problems)
+        fraction = _fraction(day_raw, fraction_raw, problems)
+        if day is not None and fraction is not None:
+            parsed.append((day, fraction))
+    if len(problems) > before:
+        return None
     if not parsed:
         problems.append("milestones are empty")
         return None
     return parsed
 
 
-def _pairs(pairs: Iterable[Any], problems: list[str]) -> Iterator[tuple[object, object]]:
-    for pair in pairs:
-        if isinstance(pair, (list, tuple)) and len(pair) == 2:
-            yield pair[0], pair[1]
-        else:
-            problems.append(f"milestone {pair!r} is not a (date, fraction) pair")
-
-
-def _milestone_day(raw: object) -> date | None:
-    if isinstance(raw, date) and not isinstance(raw, datetime):
-        return raw
+def _milestone_day(raw: object, problems: list[str]) -> date | None:
+    """A milestone's ``YYYY-MM-DD`` day; None with the reason in ``problems`` if it is none."""
+    match = _DAY.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None:
+        problems.append(f"milestone {_shown(raw)}: not a date (YYYY-MM-DD)")
+        return None
     try:
-        return date.fromisoformat(_text(raw))
-    except ValueError:
+        return date(*(int(part) for part in match.groups()))
+    except ValueError as exc:
+        problems.append(f"milestone {raw}: no such day ({exc})")
         return None
 
 
-def _fraction(raw: object) -> Decimal | None:
-    text = _text(raw)
-    percent = text.endswith("%")
+def _fraction(day: object, raw: object, problems: list[str]) -> Decimal | None:
+    """A milestone's fraction, ``0.35`` or ``35%``; None with the reason in ``problems`` if it is none."""
+    text = raw if isinstance(raw, str) else ""
+    number = text.removesuffix("%").strip()
     try:
-        value = parse_number(text.removesuffix("%").strip() if percent else raw, "en")
+        value = parse_number(number, "en") if number else None
     except NumberError:
+        value = None
+    if value is None:
+        problems.append(f"milestone {_shown(day)}: fraction {_shown(raw)!r} is not a number (0.35 or 35%)")
         return None
-    return value / 100 if percent else value
+    return value / 100 if text.endswith("%") else value
 
 
 class PlanBook:

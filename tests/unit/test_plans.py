@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +15,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.indicators import CATALOGUE, Kind
-from shared.plans import CURVES, Plan, PlanBook, PlanFileError, PlanRowError, curve_milestones, load_plan_file
+from shared.plans import (
+    CURVES,
+    MAX_PLAN_FILE_BYTES,
+    Plan,
+    PlanBook,
+    PlanFileError,
+    PlanRowError,
+    curve_milestones,
+    load_plan_file,
+)
 from shared.provinces import registry
 from shared.vntime import VN_TZ, parse_as_of
 
@@ -118,11 +129,14 @@ def test_a_province_before_and_after_the_merger_has_distinct_plans(tmp_path: Pat
 @pytest.mark.parametrize(
     ("target", "unit", "lang", "expected"),
     [
-        ("14.356", "tỷ đồng", "", 14356 * BN),  # Vietnamese unit: dot groups thousands
-        ('"14,356"', "billion VND", "", 14356 * BN),  # English unit: comma groups thousands
+        ('"14.356,0"', "tỷ đồng", "", 14356 * BN),  # unambiguous Vietnamese notation
+        ('"14,356.0"', "billion VND", "", 14356 * BN),  # unambiguous English notation
+        ("14356", "tỷ đồng", "", 14356 * BN),
         ('"4.500,5"', "tỷ đồng", "", Decimal("4500.5") * BN),
         ("1.5", "billion VND", "", Decimal("1.5") * BN),
-        ('"4,680"', "VND", "en", Decimal(4680)),  # neutral symbol: lang decides
+        ('"4,680"', "VND", "en", Decimal(4680)),  # an explicit lang decides an ambiguous number
+        ("14.356", "tỷ đồng", "vi", 14356 * BN),
+        ("14.356", "billion VND", "en", Decimal("14.356") * BN),
         ("664", "nghìn tỷ đồng", "", Decimal(664) * 10**12),
         ("1200", "m2", "", Decimal("0.12")),
     ],
@@ -144,12 +158,195 @@ def test_yaml_target_is_read_from_its_text(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "plans.yaml",
-        "- {province: Bắc Giang, indicator: state_budget_revenue, year: 2024, basis: central,\n"
-        "   target: 14.356, unit: tỷ đồng}\n"
+        "- province: Bắc Giang\n  indicator: state_budget_revenue\n  year: 2024\n  basis: central\n"
+        "  target: 14.356,0\n  unit: tỷ đồng\n"
         "- {province: Bắc Giang, indicator: state_budget_revenue, year: 2024, basis: provincial,\n"
-        "   target: 14.356, unit: billion VND}\n",
+        "   target: 14.3560, unit: billion VND}\n",
     )
     assert [plan.target for plan in load_plan_file(path)] == [14356 * BN, Decimal("14.356") * BN]
+
+
+AMBIGUOUS_14356 = (
+    "target '14,356' is ambiguous: 14356 in English notation but 14.356 in Vietnamese notation; "
+    "write 14356 (or 14,356.0 / 14.356,0) for 14356, or 14.3560 / 14,3560 for 14.356"
+)
+
+
+@pytest.mark.parametrize("unit", ["tỷ đồng", "billion VND", "VND"])
+def test_an_ambiguous_target_is_refused_with_both_readings(tmp_path: Path, unit: str) -> None:
+    # Read as the unit's language, "14,356" tỷ đồng was 14.356 bn VND: 1000 times too small, silently.
+    path = write(tmp_path, "plans.csv", HEADER + f'Bắc Giang,state_budget_revenue,2024,central,"14,356",{unit},,,\n')
+    assert errors_of(path) == [(2, AMBIGUOUS_14356)]
+    text = "- {province: Bắc Giang, indicator: grdp, year: 2024, basis: central, target: 4.680, unit: tỷ đồng,\n"
+    text += "   curve: linear}\n"
+    assert errors_of(write(tmp_path, "plans.yaml", text)) == [
+        (
+            1,
+            "target '4.680' is ambiguous: 4.680 in English notation but 4680 in Vietnamese notation; "
+            "write 4680 (or 4,680.0 / 4.680,0) for 4680, or 4.6800 / 4,6800 for 4.680",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "unit", "message"),
+    [
+        ("1.5", "jobs", "target 1.5 jobs: New jobs created ('new_jobs') is a count: whole numbers only, got 1.5"),
+        ("0,5", "người", "target 0,5 người: New jobs created ('new_jobs') is a count: whole numbers only, got 0.5"),
+    ],
+)
+def test_a_count_target_must_be_whole(tmp_path: Path, target: str, unit: str, message: str) -> None:
+    path = write(tmp_path, "plans.csv", HEADER + f'Bắc Giang,new_jobs,2024,central,"{target}",{unit},,,\n')
+    assert errors_of(path) == [(2, message)]
+    (plan,) = load_csv(tmp_path, "Bắc Giang,new_jobs,2024,central,30000,jobs,,,")
+    assert plan.target == 30000
+
+
+def test_duplicate_keys_in_a_yaml_row_are_errors_on_their_line(tmp_path: Path) -> None:
+    text = """\
+- province: Lạng Sơn
+  indicator: site_clearance_area
+  year: 2024
+  basis: provincial
+  target: 1200
+  unit: ha
+  Target: 12000
+  milestones: {2024-06-30: 0.3, 2024-06-30: 0.35, 2024-12-31: 1}
+- {province: Lạng Sơn, indicator: new_jobs, year: 2024, basis: central, target: 10, unit: jobs, year: 2025}
+- province: Bắc Giang
+  indicator: new_jobs
+  year: 2024
+  basis: central
+  target: 10
+  unit: jobs
+  milestones:
+    2024-06-30: 0.5
+    2024-12-31: 1
+    2024-06-30: 0.6
+"""
+    assert errors_of(write(tmp_path, "plans.yaml", text)) == [
+        (7, "duplicate field 'Target': already given as 'target' on line 5"),
+        (8, "duplicate milestone 2024-06-30: already given on line 8"),
+        (9, "duplicate field 'year': already given on line 9"),
+        (19, "duplicate milestone 2024-06-30: already given on line 17"),
+    ]
+
+
+def test_duplicate_milestones_in_the_other_forms(tmp_path: Path) -> None:
+    (line, message), *_ = errors_of(
+        write(
+            tmp_path,
+            "plans.csv",
+            HEADER + "Hải Phòng,site_clearance_area,2024,provincial,1200,ha,,"
+            "2024-06-30:0.3;2024-06-30:0.35;2024-12-31:1,\n",
+        )
+    )
+    assert (line, message) == (2, "milestone 2024-06-30 is given twice")
+    text = "- {province: Hải Phòng, indicator: site_clearance_area, year: 2024, basis: provincial, target: 1200,\n"
+    text += "   unit: ha, milestones: [[2024-06-30, 0.3], [2024-06-30, 0.35]]}\n"
+    assert errors_of(write(tmp_path, "plans.yaml", text)) == [(1, "milestone 2024-06-30 is given twice")]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "province,indicator,year,basis,target,unit,target\n",
+        "province,indicator,year,basis,Target,unit,target\n",
+    ],
+)
+def test_a_duplicated_csv_column_is_an_error(tmp_path: Path, header: str) -> None:
+    path = write(tmp_path, "plans.csv", header + "Bắc Giang,new_jobs,2024,central,1,jobs,30000\n")
+    assert errors_of(path) == [(1, "the CSV header names column 'target' twice")]
+    path = write(tmp_path, "plans.csv", "province,,indicator,year,basis,target,unit\n")
+    assert errors_of(path) == [(1, "the CSV header has an empty column name")]
+
+
+def test_yaml_values_are_read_as_written_never_as_python_values(tmp_path: Path) -> None:
+    text = """\
+- province: Lạng Sơn
+  indicator: new_jobs
+  year: 2024-02-30
+  basis: provincial
+  target: 1000
+  unit: jobs
+  milestones: {2024-06-31: 0.35, 2024-12-31: 1}
+- {province: Lạng Sơn, indicator: new_jobs, year: yes, basis: central, target: 1000, unit: jobs,
+   milestones: {2024-06-30: 0.350, 2024-09-30: 0.350, 2024-12-31: 1}}
+- {province: [Lạng Sơn], indicator: new_jobs, year: 2024, basis: central, target: 1000, unit: jobs,
+   milestones: [[2024-06-30], [2024-13-01, 1], [2024-12-31, 1.20]]}
+- {province: 01, indicator: new_jobs, year: 2024, basis: central, target: 1000, unit: jobs, milestones: 2024-12-31:1}
+- {province: '01', indicator: new_jobs, year: 2024, basis: central, target: 1000, unit: jobs, source: !!binary aGk=}
+"""
+    assert errors_of(write(tmp_path, "plans.yaml", text)) == [
+        (1, "year '2024-02-30' is not a year between 1900 and 2999"),
+        (1, "milestone 2024-06-31: no such day (day is out of range for month)"),
+        (8, "year 'yes' is not a year between 1900 and 2999"),
+        (10, "province: expected one value, got [Lạng Sơn]"),
+        (10, "milestone [2024-06-30] is not a [date, fraction] pair"),
+        (10, "milestone 2024-13-01: no such day (month must be in 1..12)"),
+        (13, "YAML tag tag:yaml.org,2002:binary is not allowed in plan files"),
+    ]
+    # Without the broken rows: 0.350 stays as written, and "01" (no octal 1) is Hà Nội.
+    rows = text.splitlines()
+    ok_text = "\n".join(rows[7:9] + rows[11:12]).replace("yes", "2024")
+    assert errors_of(write(tmp_path, "ok.yaml", ok_text)) == [
+        (1, "milestone 2024-09-30: fraction 0.350 is not above 0.350 of 2024-06-30 (fractions must increase)")
+    ]
+    (plan,) = load_plan_file(write(tmp_path, "one.yaml", rows[11] + "\n"))
+    assert (plan.province_code, plan.province_name) == ("01", "Hà Nội")
+
+
+def test_an_impossible_milestone_date_is_an_error(tmp_path: Path) -> None:
+    text = "- {province: Lạng Sơn, indicator: new_jobs, year: 2024, basis: central, target: 10, unit: jobs,\n"
+    text += "   milestones: {2024-06-31: 0.35}}\n"
+    assert errors_of(write(tmp_path, "plans.yaml", text)) == [
+        (1, "milestone 2024-06-31: no such day (day is out of range for month)")
+    ]
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi", strict=True)]
+    bomb = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    assert bomb.stat().st_size < 600
+    started = time.monotonic()
+    assert errors_of(bomb) == [(1, "YAML anchors and aliases (&, *) are not allowed in plan files")]
+    assert time.monotonic() - started < 1
+    text = "- &row {province: Lạng Sơn, indicator: new_jobs, year: 2024, basis: central, target: 1, unit: jobs}\n"
+    assert errors_of(write(tmp_path, "alias.yaml", text + "- *row\n")) == [
+        (1, "YAML anchors and aliases (&, *) are not allowed in plan files")
+    ]
+
+
+def test_yaml_nesting_and_size_are_bounded(tmp_path: Path) -> None:
+    started = time.monotonic()
+    assert errors_of(write(tmp_path, "deep.yaml", "[" * 100_000)) == [(1, "nested too deeply: not a plan file")]
+    big = write(tmp_path, "big.csv", HEADER + "#" * (MAX_PLAN_FILE_BYTES + 1))
+    assert errors_of(big) == [(0, "larger than 2 MiB: not a plan file (split it)")]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: d / "gone.yaml", (0, "no such plan file")),
+        (lambda d: (d / "plans.yaml").mkdir() or d / "plans.yaml", (0, "is a folder, not a plan file")),
+        (lambda d: write(d, "x.csv", "").with_suffix(".csv"), (0, "no plans in the file")),
+        (lambda d: (d / "l.yaml").write_bytes(b"- {province: B\xe1c}\n") and d / "l.yaml", (1, "not UTF-8 text")),
+        (lambda d: write(d, "nul.yaml", "- {province: a\x00}\n"), (1, "not valid YAML: character U+0000: special characters are not allowed")),
+        (
+            lambda d: write(d, "q.csv", HEADER + 'Bắc Giang,new_jobs,2024,central,"30000,jobs,,,\nx,y\n'),
+            (2, 'a quoted cell is never closed: its opening " has no closing "'),
+        ),
+        (lambda d: write(d, "s.csv", HEADER + 'Bắc Giang,"new"_jobs,2024\n'), (2, "not valid CSV: ")),
+        (lambda d: write(d, "noext", ""), (0, "unsupported plan file type (no suffix) (.yaml, .yml, .csv)")),
+    ],
+)
+def test_unreadable_files_are_one_error(
+    tmp_path: Path, make: Callable[[Path], Path], expected: tuple[int, str]
+) -> None:
+    ((line, message),) = errors_of(make(tmp_path))
+    assert (line, message[: len(expected[1])]) == expected
 
 
 def test_milestone_forms_agree(tmp_path: Path) -> None:
@@ -169,8 +366,11 @@ def test_milestone_forms_agree(tmp_path: Path) -> None:
 def test_yaml_plans_mapping_and_empty_files(tmp_path: Path) -> None:
     row = "{province: Lạng Sơn, indicator: new_jobs, year: 2024, basis: central, target: 1000, unit: people}"
     assert len(load_plan_file(write(tmp_path, "a.yaml", f"plans:\n  - {row}\n"))) == 1
-    assert load_plan_file(write(tmp_path, "b.yaml", "# nothing planned yet\n")) == []
-    assert load_plan_file(write(tmp_path, "c.csv", HEADER)) == []
+    for name, text in [("b.yaml", "# nothing planned yet\n"), ("c.csv", HEADER), ("d.yaml", "plans: []\n")]:
+        assert errors_of(write(tmp_path, name, text)) == [(0, "no plans in the file")]
+    assert errors_of(write(tmp_path, "e.yaml", f"plans: [{row}]\nplans: []\n")) == [
+        (2, "duplicate key 'plans': already given on line 1")
+    ]
 
 
 LS = "Lạng Sơn,public_investment_disbursed,2024,central,4500,tỷ đồng"
@@ -234,14 +434,23 @@ LS = "Lạng Sơn,public_investment_disbursed,2024,central,4500,tỷ đồng"
         ),
         pytest.param(
             ["Hải Phòng,site_clearance_area,2024,provincial,1200,ha,,2024-13-31:0.1,"],
-            [(2, "milestone 2024-13-31:0.1 is not 'YYYY-MM-DD:fraction'")],
+            [(2, "milestone 2024-13-31: no such day (month must be in 1..12)")],
             id="milestone-not-a-date",
+        ),
+        pytest.param(
+            ["Hải Phòng,site_clearance_area,2024,provincial,1200,ha,,2024-06-30;2024/12/31:1;2024-12-31:x,"],
+            [
+                (2, "milestone '2024-06-30' is not 'YYYY-MM-DD:fraction'"),
+                (2, "milestone 2024/12/31: not a date (YYYY-MM-DD)"),
+                (2, "milestone 2024-12-31: fraction 'x' is not a number (0.35 or 35%)"),
+            ],
+            id="milestone-forms",
         ),
         pytest.param(
             [
                 LS + ",,,",
                 "Bắc Giang,new_jobs,2024,central,30000,jobs,,,",
-                "Lang Son,public_investment_disbursed,2024,central,4.600,tỷ đồng,,,",
+                "Lang Son,public_investment_disbursed,2024,central,4600,tỷ đồng,,,",
             ],
             [(4, "duplicate plan Lạng Sơn (20) public_investment_disbursed 2024 central: already on line 2")],
             id="duplicate",
@@ -396,9 +605,9 @@ def test_error_text_lists_every_error_with_file_and_line(tmp_path: Path) -> None
 
 
 def test_unsupported_file_type(tmp_path: Path) -> None:
-    assert errors_of(write(tmp_path, "plans.json", "[]")) == [
-        (0, "unsupported plan file type '.json' (.yaml, .yml, .csv)")
-    ]
+    path = write(tmp_path, "plans.json", "[]")
+    assert errors_of(path) == [(0, "unsupported plan file type '.json' (.yaml, .yml, .csv)")]
+    assert str(PlanFileError(path, [PlanRowError(0, "x"), PlanRowError(3, "y")])) == f"{path}: x\n{path}:3: y"
 
 
 def _plan(curve: str = "disbursement", year: int = 2024) -> Plan:
