@@ -6,6 +6,8 @@ and date) is checked downstream with ``shared.indicators``, ``shared.units``, ``
 without being rejected; they are not carried further.
 """
 
+import json
+import sys
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
@@ -19,7 +21,9 @@ from shared.indicators import CATALOGUE
 __all__ = [
     "SCHEMA_ID",
     "DecodeError",
+    "DuplicateKeyError",
     "FeedEvent",
+    "InexactNumberError",
     "SchemaError",
     "SchemaErrorCode",
     "decode_json",
@@ -215,6 +219,32 @@ class DecodeError(ValueError):
     """Bytes that are not a single valid JSON document."""
 
 
+class DuplicateKeyError(DecodeError):
+    """A JSON object names the same key twice (at any depth); ``key`` is that key.
+
+    JSON parsers silently keep one of the two values (orjson the last), so such an event cannot be trusted.
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {key!r} occurs twice in one JSON object; which value was meant is unknowable")
+        self.key = key
+
+
+class InexactNumberError(DecodeError):
+    """A JSON number a float cannot hold as written (``1e-400`` would read as 0, ``0.1000000000000000001`` as 0.1).
+
+    ``token`` is the number as written.
+    """
+
+    def __init__(self, token: str) -> None:
+        shown = token if len(token) <= 40 else token[:40] + "…"
+        super().__init__(
+            f"the JSON number {shown} cannot be read exactly (it would become {float(token)!r}); "
+            "send it as a string such as \"0.5\" or \"1.234,5\""
+        )
+        self.token = token
+
+
 def validate_event(obj: object) -> FeedEvent:
     """Validate a decoded JSON value as a FeedEvent; raise SchemaError naming the first bad field."""
     if not isinstance(obj, dict):
@@ -231,10 +261,84 @@ def event_json_schema() -> dict[str, Any]:
 
 
 def decode_json(raw: bytes) -> object:
-    """Parse one JSON document; raise DecodeError with orjson's position message otherwise."""
+    """Parse one JSON document; raise DecodeError with orjson's position message otherwise.
+
+    Stricter than JSON parsers: a key repeated in one object (at any depth) raises DuplicateKeyError, and a
+    number a float cannot hold as written (underflow to 0 or a subnormal, more significant digits than a float
+    keeps) raises InexactNumberError. orjson parses; cheap counts of the keys and a look at the floats decide
+    whether the exact re-check with the standard library (which sees every key and number token) must run.
+    """
     try:
-        return orjson.loads(raw)
+        obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not valid JSON: {exc}") from exc
+    keys, floats = _scan(obj)
+    if (
+        floats == _SUSPECT
+        or (floats == _SOME_FLOATS and _LONG_RUN in raw.translate(_DIGIT_RUNS))
+        or _written_keys_bound(raw) != keys
+    ):
+        _exact_check(raw)
+    return obj
+
+
+#: Digits and points to "0", everything else to a space: 16 zeros in a row mean a number of 16 or more significant
+#: digits may have been written (more than a float keeps), and the exact re-check must look.
+_DIGIT_RUNS: Final = bytes(48 if chr(i) in "0123456789." else 32 for i in range(256))
+_LONG_RUN: Final = b"0" * 16
+_FLOAT_MIN: Final = sys.float_info.min
+_NO_FLOATS, _SOME_FLOATS, _SUSPECT = 0, 1, 2
+
+
+def _written_keys_bound(raw: bytes) -> int:
+    """An upper bound of the keys written in ``raw``: quote-colon pairs once whitespace is gone. JSON text has
+    a quote then a colon only at a key's end or as an escaped quote in a string, so the bound equals the parsed
+    key count only when no object repeats a key."""
+    return raw.translate(None, b" \t\r\n").count(b'":')
+
+
+def _scan(obj: object) -> tuple[int, int]:
+    """Count the keys of every object; say whether there are floats and whether one may have underflowed."""
+    keys, floats, stack = 0, _NO_FLOATS, [obj]
+    while stack:
+        item = stack.pop()
+        values = item.values() if type(item) is dict else item if type(item) is list else (item,)
+        if type(item) is dict:
+            keys += len(item)
+        for value in values:
+            kind = type(value)
+            if kind is float:
+                floats = max(floats, _SUSPECT if -_FLOAT_MIN < value < _FLOAT_MIN else _SOME_FLOATS)
+            elif kind is dict or kind is list:
+                stack.append(value)
+    return keys, floats
+
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return out
+
+
+def _exact_float(token: str) -> float:
+    value = float(token)
+    if Decimal(token) != Decimal(repr(value)):
+        raise InexactNumberError(token)
+    return value
+
+
+def _exact_check(raw: bytes) -> None:
+    """Re-parse with the standard library, seeing every key and number token; raise on repeats or inexact numbers."""
+    try:
+        json.loads(raw, object_pairs_hook=_unique_pairs, parse_float=_exact_float)
+    except (DuplicateKeyError, InexactNumberError):
+        raise
+    except (ValueError, RecursionError) as exc:  # orjson accepted it: only depth or size limits differ
         raise DecodeError(f"not valid JSON: {exc}") from exc
 
 

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from shared.events import (
     SCHEMA_ID,
     DecodeError,
+    DuplicateKeyError,
     FeedEvent,
+    InexactNumberError,
     SchemaError,
     decode_json,
     encode_json,
@@ -282,3 +285,78 @@ def test_encoded_decimal_parses_back(value: Decimal) -> None:
     text = decode_json(encode_json(value))
     assert isinstance(text, str)
     assert Decimal(text) == value
+
+
+# --- duplicate keys and inexact numbers: no last-key-wins, no silent rounding -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ('{"unit": "đồng", "value": 4680, "unit": "nghìn tỷ đồng"}', "unit"),
+        ('{"unit":"đồng","unit":"đồng"}', "unit"),  # same value twice is still a repeat
+        ('{"a": {"b": 1, "b" : 2}}', "b"),
+        ('[{"x": 1}, [{"y": 1, "z": 2,\n "y"\t: 3}]]', "y"),
+        ('{"s": "quoted \\": inside", "v": 1, "v": 2}', "v"),  # an escaped quote-colon does not hide it
+        ('{"a" :1,"b":"\\":","a":2}', "a"),
+    ],
+)
+def test_duplicate_keys_at_any_depth_are_refused(raw: str, key: str) -> None:
+    with pytest.raises(DuplicateKeyError) as info:
+        decode_json(raw.encode())
+    assert info.value.key == key and repr(key) in str(info.value)
+    assert isinstance(info.value, DecodeError)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"Unit": "đồng", "unit": "tỷ đồng"}',  # JSON keys are case-sensitive: "Unit" is another (unknown) field
+        '[{"a": 1}, {"a": 1}]',
+        '{"a": {"a": {"a": 1}}}',
+        '{"s": "\\":\\":\\":", "t": 1}',
+        '{"k": "v" , "l" : "w"}',
+    ],
+)
+def test_distinct_keys_are_fine(raw: str) -> None:
+    assert decode_json(raw.encode()) == orjson.loads(raw)
+
+
+def test_case_variant_of_a_field_is_an_ignored_unknown_field() -> None:
+    event = validate_event(decode_json(encode_json({**BAC_GIANG, "Unit": "nghìn tỷ đồng"})))
+    assert event.unit == "tỷ đồng"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["1e-400", "-1e-400", "2e-324", "4.9e-324", "1.0000000000000000001", "624.260000000000000001"],
+)
+def test_numbers_a_float_cannot_hold_are_refused(token: str) -> None:
+    with pytest.raises(InexactNumberError) as info:
+        decode_json(f'{{"value": {token}}}'.encode())
+    assert token in str(info.value) and "string" in str(info.value)
+    with pytest.raises(InexactNumberError):
+        decode_json(token.encode())
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("0", 0),
+        ("-0", 0),
+        ("0.0", 0.0),
+        ("0e10", 0.0),
+        ("-0.0", -0.0),
+        ("1E5", 1e5),
+        ("2.2250738585072014e-308", 2.2250738585072014e-308),
+        ("0.30000000000000004", 0.30000000000000004),
+        ("1234567890123.25", 1234567890123.25),
+        ("624.26", 624.26),
+        ("12345678901234567890", 12345678901234567890),
+    ],
+)
+def test_numbers_held_exactly_are_read(token: str, expected: object) -> None:
+    assert decode_json(f'{{"value": {token}, "id": "1234567890123456789"}}'.encode()) == {
+        "value": expected,
+        "id": "1234567890123456789",
+    }
