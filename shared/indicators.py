@@ -82,18 +82,42 @@ class Indicator:
         if not isinstance(value, Decimal) or not value.is_finite() or value != value.to_integral_value():
             raise FractionalCountError(f"{self.name_en} ({self.id!r}) is a count: whole numbers only, got {value}")
 
+    @property
+    def counts(self) -> frozenset[str]:
+        """What a count indicator counts: the ``Unit.counts`` meanings it accepts (a plain count always fits)."""
+        return _COUNTS.get(self.id, frozenset())
+
     def convert(self, value: Decimal, unit: Unit) -> Decimal:
-        """Return ``value`` expressed in ``unit`` converted exactly to this indicator's base unit."""
-        if unit.dimension != self.dimension:
+        """Return ``value`` expressed in ``unit`` converted exactly to this indicator's base unit.
+
+        The unit must measure this indicator's dimension and, for a count, count the same things (new jobs are
+        not counted in enterprises); a plain count (``count``, ``cái``) suits any count indicator.
+        """
+        plain_count = unit.dimension == "count" and unit.counts is None and self.whole_numbers
+        if unit.dimension != self.dimension and not plain_count:
             raise UnitMismatchError(
                 f"indicator {self.id!r} is measured in {self.base_unit} ({self.dimension}), "
                 f"but unit {unit.symbol!r} measures {unit.dimension}"
             )
+        if unit.counts is not None and unit.counts not in self.counts:
+            raise UnitMismatchError(
+                f"indicator {self.id!r} counts {' or '.join(sorted(self.counts))}, "
+                f"but unit {unit.symbol!r} counts {unit.counts}"
+            )
         digits = len(value.as_tuple().digits) + len(unit.factor.as_tuple().digits)
-        return Context(prec=max(28, digits)).multiply(value, unit.factor)
+        converted = Context(prec=max(28, digits)).multiply(value, unit.factor)
+        return converted.copy_abs() if converted.is_zero() else converted  # no negative zero
 
 
 _WHOLE_DIMENSIONS: Final = frozenset({"count", "households"})
+#: Indicator id → the things it counts (``Unit.counts`` values it accepts).
+_COUNTS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "new_enterprises": frozenset({"enterprises"}),
+        "new_jobs": frozenset({"jobs", "people"}),
+        "site_clearance_households": frozenset({"households"}),
+    }
+)
 
 
 def _indicator(

@@ -33,12 +33,17 @@ BASE_SYMBOLS: Final[Mapping[str, str]] = MappingProxyType(
 
 @dataclass(frozen=True)
 class Unit:
-    """A unit: canonical display symbol, dimension, exact factor to the base unit, spelling language."""
+    """A unit: canonical display symbol, dimension, exact factor to the base unit, spelling language.
+
+    ``counts`` says what a count unit counts (``enterprises``, ``people``, ``jobs``, ``households``); ``None``
+    for a plain count (``count``, ``cái``), which suits any count indicator, and for non-count units.
+    """
 
     symbol: str
     dimension: str
     factor: Decimal
     lang: Lang | None
+    counts: str | None = None
 
 
 class UnknownUnitError(ValueError):
@@ -117,13 +122,25 @@ _SPEC: Final[tuple[tuple[str, str, Decimal, dict[Lang | None, tuple[str, ...]]],
             "en": ("square kilometres", "square kilometers"),
         },
     ),
-    ("count", "count", Decimal(1), {None: ("count",)}),
+    ("count", "count", Decimal(1), {None: ("count",), "vi": ("cái",)}),
     ("doanh nghiệp", "count", Decimal(1), {"vi": ("doanh nghiệp",), "en": ("enterprises", "businesses")}),
     ("người", "count", Decimal(1), {"vi": ("người",), "en": ("people", "persons")}),
     ("lao động", "count", Decimal(1), {"vi": ("lao động",), "en": ("workers",)}),
     ("việc làm", "count", Decimal(1), {"vi": ("việc làm",), "en": ("jobs",)}),
     ("hộ", "households", Decimal(1), {"vi": ("hộ", "hộ dân", "hộ gia đình"), "en": ("households",)}),
     ("%", "percent", Decimal(1), {None: ("%",), "vi": ("phần trăm",), "en": ("percent",)}),
+)
+
+
+#: Symbol of a count unit → what it counts (a count unit not listed is a plain count).
+_COUNTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "doanh nghiệp": "enterprises",
+        "người": "people",
+        "lao động": "people",
+        "việc làm": "jobs",
+        "hộ": "households",
+    }
 )
 
 
@@ -140,7 +157,7 @@ def _build() -> tuple[dict[str, Unit], dict[str, str]]:
     spellings: dict[str, str] = {}
     for symbol, dimension, factor, by_lang in _SPEC:
         for lang, names in by_lang.items():
-            unit = Unit(symbol, dimension, factor, lang)
+            unit = Unit(symbol, dimension, factor, lang, _COUNTS.get(symbol))
             for name in names:
                 key = unit_key(name)
                 if units.setdefault(key, unit) != unit:

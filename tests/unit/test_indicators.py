@@ -168,3 +168,50 @@ def test_check_whole_accepts_whole_numbers(indicator_id: str, text: str) -> None
 def test_check_whole_ignores_non_count_indicators() -> None:
     get_indicator("state_budget_revenue").check_whole(Decimal("0.5"))
     assert issubclass(FractionalCountError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("indicator_id", "unit"),
+    [
+        ("new_jobs", "doanh nghiệp"),
+        ("new_jobs", "enterprises"),
+        ("new_enterprises", "people"),
+        ("new_enterprises", "người"),
+        ("new_enterprises", "lao động"),
+        ("new_enterprises", "việc làm"),
+        ("site_clearance_households", "enterprises"),
+        ("site_clearance_households", "người"),
+        ("new_jobs", "hộ"),
+        ("grdp", "count"),
+    ],
+)
+def test_a_count_unit_must_count_the_same_things(indicator_id: str, unit: str) -> None:
+    with pytest.raises(UnitMismatchError):
+        get_indicator(indicator_id).convert(Decimal(3), lookup_unit(unit))
+
+
+@pytest.mark.parametrize(
+    ("indicator_id", "unit"),
+    [
+        ("new_jobs", "người"),
+        ("new_jobs", "lao động"),
+        ("new_jobs", "việc làm"),
+        ("new_jobs", "count"),
+        ("new_enterprises", "doanh nghiệp"),
+        ("new_enterprises", "cái"),
+        ("site_clearance_households", "hộ"),
+        ("site_clearance_households", "count"),
+    ],
+)
+def test_count_units_that_fit(indicator_id: str, unit: str) -> None:
+    assert get_indicator(indicator_id).convert(Decimal(3), lookup_unit(unit)) == 3
+
+
+def test_mismatch_message_says_what_is_counted() -> None:
+    with pytest.raises(UnitMismatchError, match="counts jobs or people, but unit 'doanh nghiệp' counts enterprises"):
+        get_indicator("new_jobs").convert(Decimal(3), lookup_unit("doanh nghiệp"))
+
+
+def test_convert_never_gives_negative_zero() -> None:
+    assert not get_indicator("grdp_growth").convert(Decimal("-0.0"), lookup_unit("%")).is_signed()
+    assert not get_indicator("state_budget_revenue").convert(Decimal("-0"), lookup_unit("tỷ đồng")).is_signed()

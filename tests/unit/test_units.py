@@ -165,3 +165,26 @@ def test_lookup_raises_only_unknown_unit(text: str) -> None:
     except UnknownUnitError:
         return
     assert unit in UNITS.values()
+
+
+@pytest.mark.parametrize(
+    ("text", "counts"),
+    [
+        ("doanh nghiệp", "enterprises"),
+        ("businesses", "enterprises"),
+        ("người", "people"),
+        ("lao động", "people"),
+        ("workers", "people"),
+        ("việc làm", "jobs"),
+        ("hộ dân", "households"),
+        ("count", None),
+        ("cái", None),
+        ("tỷ đồng", None),
+    ],
+)
+def test_count_units_say_what_they_count(text: str, counts: str | None) -> None:
+    assert lookup_unit(text).counts == counts
+
+
+def test_plain_count_is_language_neutral_or_vietnamese() -> None:
+    assert (lookup_unit("count").lang, lookup_unit("cai").lang) == (None, "vi")
