@@ -4,6 +4,10 @@ Vietnamese writes ``1.234.567,5`` (dot groups thousands, comma marks decimals); 
 ``1,234,567.5``. Spaces (plain, no-break, thin) may also group thousands: ``1 234,5``. The notation is
 read from the text itself whenever it is unambiguous; only a single separator followed by exactly three
 digits (``4,680``, ``4.680``) needs the publisher's language to decide.
+
+Text is digits, separators and an optional sign only: no exponent (``1E5``, ``1e-400`` are not numbers
+here; a JSON number may use one, see ``shared.events.decode_json``), no currency or unit. Zero has no sign:
+``-0`` and ``-0,0`` are 0.
 """
 
 import math
@@ -63,7 +67,7 @@ def parse_number(raw: object, lang: Literal["vi", "en"] | None) -> Decimal:
 def _bounded(value: Decimal, shown: str) -> Decimal:
     if abs(value) > MAX_MAGNITUDE:
         raise NumberError("too_large", f"{shown!r} exceeds the largest accepted magnitude 10^24")
-    return value
+    return value.copy_abs() if value.is_zero() else value  # no negative zero: "-0" would print as "-0"
 
 
 def _parse_text(raw: str, lang: Literal["vi", "en"] | None) -> Decimal:

@@ -225,3 +225,17 @@ def test_only_number_error_escapes(raw: object, lang: Lang | None) -> None:
         assert isinstance(result, Decimal)
         assert result.is_finite()
         assert abs(result) <= MAX_MAGNITUDE
+
+
+@pytest.mark.parametrize("raw", ["-0", "-0,0", "−0.000", -0.0, Decimal("-0"), Decimal("-0E+3"), "+0"])
+def test_zero_has_no_sign(raw: object) -> None:
+    value = parse_number(raw, "vi")
+    assert value == 0 and not value.is_signed()
+    assert not format(value, "f").startswith("-")
+
+
+@pytest.mark.parametrize("raw", ["1E5", "1e5", "1e-400", "4,68e3", "1.5E+3", "0x10", "1_000"])
+def test_text_with_an_exponent_is_not_a_number(raw: str) -> None:
+    with pytest.raises(NumberError) as info:
+        parse_number(raw, "en")
+    assert info.value.code == "not_a_number"
