@@ -36,6 +36,10 @@ MAX_INPUT_CHARS = 100
 _TABLE_HEADER = ["old_code", "old_name", "new_code", "new_name"]
 _OFFICIAL_PREFIXES = ("Tỉnh ", "Thành phố ")
 _CODE = re.compile(r"\d{2}")
+#: A code as province text: one or two ASCII digits and nothing else ("1" is "01").
+_LONE_CODE = re.compile(r"[0-9]{1,2}", re.ASCII)
+#: Text with these cannot name a province: the string form of a list or mapping ("['Bắc Giang']").
+_STRUCTURE_CHARS = frozenset('[]{}<>"')
 #: Renames that kept the code, before the merger: (code, official name until then, first day of the new name).
 _RENAMES: tuple[tuple[str, str, date], ...] = (("46", "Tỉnh Thừa Thiên Huế", date(2025, 1, 1)),)
 
@@ -211,6 +215,7 @@ class ProvinceRegistry:
                     raise ValueError(f"no successor {unit.successor} on {unit.valid_to} for {unit}")
                 self._next[unit] = successor
                 predecessors[successor].append(unit)
+        self._predecessors = {unit: tuple(units) for unit, units in predecessors.items()}
 
         index: dict[str, list[Province]] = defaultdict(list)
         self._display: dict[str, str] = {}  # key -> official short name, for suggestions
@@ -289,14 +294,7 @@ class ProvinceRegistry:
         Raises UnknownProvinceError for anything else (non-strings, over-long or control-laden text included).
         """
         _check_date(on)
-        if not isinstance(name_or_code, str):
-            raise UnknownProvinceError(repr(name_or_code)[:MAX_INPUT_CHARS], reason="not a string")
-        if len(name_or_code) > MAX_INPUT_CHARS:
-            raise UnknownProvinceError(name_or_code, reason=f"longer than {MAX_INPUT_CHARS} characters")
-        key = normalise_name(name_or_code)
-        candidates = self._index.get(key)
-        if candidates is None:
-            raise UnknownProvinceError(name_or_code, self._suggest(key))
+        candidates = self._candidates(name_or_code)
         for unit in candidates:
             if unit.valid_on(on):
                 return unit
@@ -304,6 +302,45 @@ class ProvinceRegistry:
         if unit is None:
             raise UnknownProvinceError(name_or_code, reason=f"no such unit on {on.isoformat()}")
         return unit
+
+    def former_part(self, name_or_code: str, on: date) -> Province | None:
+        """The ended unit the text names if, on that day, its territory is only part of a merged unit.
+
+        That is when resolution has to follow successors through a merger of two or more units: "Bắc Giang" or
+        code "27" (old Bắc Ninh) on 2025-09-30 give the old unit; "Bắc Ninh" then names the merged unit itself,
+        a rename with the same territory (Thừa Thiên Huế → Huế) and an unchanged unit give None. Raises
+        UnknownProvinceError like :meth:`resolve`.
+        """
+        _check_date(on)
+        candidates = self._candidates(name_or_code)
+        if any(unit.valid_on(on) for unit in candidates):
+            return None
+        ended = [unit for unit in candidates if unit.valid_to is not None and unit.valid_to <= on]
+        if not ended:
+            return None
+        unit: Province | None = ended[-1]
+        while unit is not None and not unit.valid_on(on):
+            unit = self._next.get(unit)
+            if unit is not None and len(self._predecessors.get(unit, ())) > 1:
+                return ended[-1]
+        return None
+
+    def _candidates(self, name_or_code: object) -> tuple[Province, ...]:
+        """The units a name, alias, slug or code may mean (of any period); UnknownProvinceError otherwise."""
+        if not isinstance(name_or_code, str):
+            shown = repr(name_or_code)[:MAX_INPUT_CHARS]
+            raise UnknownProvinceError(shown, reason=f"not a string but {type(name_or_code).__name__}")
+        if len(name_or_code) > MAX_INPUT_CHARS:
+            raise UnknownProvinceError(name_or_code, reason=f"longer than {MAX_INPUT_CHARS} characters")
+        if any(char.isdigit() for char in name_or_code) and not _LONE_CODE.fullmatch(name_or_code.strip()):
+            raise UnknownProvinceError(name_or_code, reason="a province code is two digits and nothing else")
+        if not _STRUCTURE_CHARS.isdisjoint(name_or_code):
+            raise UnknownProvinceError(name_or_code, reason="brackets or quotes cannot be part of a name")
+        key = normalise_name(name_or_code)
+        candidates = self._index.get(key)
+        if candidates is None:
+            raise UnknownProvinceError(name_or_code, self._suggest(key))
+        return candidates
 
     def get(self, code: str, on: date) -> Province:
         """The unit holding that code on that day (``"1"`` is ``"01"``); no successor is followed."""

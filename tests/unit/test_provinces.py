@@ -524,3 +524,67 @@ def test_noisy_spellings_resolve_like_the_official_name(
 def test_normalise_name_is_idempotent(text: str) -> None:
     key = normalise_name(text)
     assert normalise_name(key) == key
+
+
+# --- numeric junk is not a province; former parts of merged provinces ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["2.4", "2 4", "T 24", "T.24", "1,2", "24.", "-24", "#24", "Tỉnh 24", "24 province", "0 1", "２４", "2½"]
+)
+def test_numeric_junk_is_not_a_province(reg: ProvinceRegistry, text: str) -> None:
+    with pytest.raises(UnknownProvinceError, match="two digits and nothing else"):
+        reg.resolve(text, PRE)
+    with pytest.raises(UnknownProvinceError):
+        reg.former_part(text, POST)
+
+
+@pytest.mark.parametrize(
+    "value", [["Bắc Giang"], {"name": "Bắc Giang"}, 24, None, "['Bắc Giang']", "{'name': 'Bắc Giang'}", '"Bắc Giang"']
+)
+def test_lists_and_mappings_are_not_provinces(reg: ProvinceRegistry, value: object) -> None:
+    with pytest.raises(UnknownProvinceError):
+        reg.resolve(value, PRE)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "code"), [("24", "24"), (" 1 ", "01"), ("01", "01"), ("8", "08")])
+def test_lone_codes_still_resolve(reg: ProvinceRegistry, text: str, code: str) -> None:
+    assert reg.resolve(text, PRE).code == code
+
+
+@pytest.mark.parametrize(
+    ("text", "former"),
+    [
+        ("Bắc Giang", ("24", "Bắc Giang")),
+        ("bac giang province", ("24", "Bắc Giang")),
+        ("27", ("27", "Bắc Ninh")),  # old Bắc Ninh's code: part of the merged Bắc Ninh (24)
+        ("Hải Dương", ("30", "Hải Dương")),
+        ("Hà Giang", ("02", "Hà Giang")),
+        ("BR-VT", ("77", "Bà Rịa - Vũng Tàu")),
+    ],
+)
+def test_former_part_of_a_merged_province(reg: ProvinceRegistry, text: str, former: tuple[str, str]) -> None:
+    part = reg.former_part(text, POST)
+    assert part is not None and (part.code, part.name) == former
+    assert part.valid_to == MERGER_DATE
+    assert reg.resolve(text, POST) == reg.get(part.successor or "", POST)
+
+
+@pytest.mark.parametrize(
+    ("text", "on"),
+    [
+        ("Bắc Ninh", POST),  # names the merged unit itself
+        ("Bac Ninh", POST),
+        ("24", POST),
+        ("Hải Phòng", POST),
+        ("Tuyên Quang", POST),
+        ("Lạng Sơn", POST),
+        ("Thừa Thiên Huế", POST),  # a rename, same territory
+        ("Thừa Thiên Huế", HUE_RENAMED),
+        ("46", POST),
+        ("Bắc Giang", EVE),  # still exists
+        ("27", EVE),
+    ],
+)
+def test_not_a_former_part(reg: ProvinceRegistry, text: str, on: date) -> None:
+    assert reg.former_part(text, on) is None
