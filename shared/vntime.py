@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 __all__ = [
     "MAX_YEAR",
     "MIN_YEAR",
+    "PLAN_TAIL_QUARTER",
     "VN_TZ",
     "DateError",
     "elapsed_fraction",
     "parse_as_of",
+    "period_label",
     "previous_quarter",
     "quarter_bounds",
     "quarter_of",
@@ -24,6 +26,9 @@ __all__ = [
 ]
 
 VN_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
+#: Quarter 5, "Q4+": January of year+1 as the tail of plan year ``year`` (capital of plan year N may be disbursed
+#: until 31 January N+1).
+PLAN_TAIL_QUARTER: Final = 5
 MIN_YEAR: Final = 1900
 MAX_YEAR: Final = 2999
 
@@ -51,6 +56,8 @@ def parse_as_of(text: str) -> datetime:
         raise DateError(
             f"as_of {text[:60]!r} is not an ISO 8601 date (2024-03-31) or date-time (2024-03-31T17:00:00+07:00)"
         )
+    if stripped.endswith("z"):  # the schema pattern allows [Zz]; fromisoformat knows only "Z"
+        stripped = stripped[:-1] + "Z"
     try:
         parsed = datetime.fromisoformat(stripped)
     except ValueError as exc:
@@ -71,9 +78,12 @@ def quarter_of(instant: datetime) -> tuple[int, int]:
 
 
 def quarter_bounds(year: int, quarter: int) -> tuple[datetime, datetime]:
-    """Return ``[start, end)`` of the quarter in Vietnam time."""
+    """Return ``[start, end)`` of the quarter in Vietnam time; quarter 5 (Q4+) is January of ``year + 1``."""
     _check_year(year)
-    _check_quarter(quarter)
+    _check_quarter(quarter, tail=True)
+    if quarter == PLAN_TAIL_QUARTER:
+        _check_year(year + 1)
+        return datetime(year + 1, 1, 1, tzinfo=VN_TZ), datetime(year + 1, 2, 1, tzinfo=VN_TZ)
     start = datetime(year, 3 * quarter - 2, 1, tzinfo=VN_TZ)
     end = datetime(year + 1, 1, 1, tzinfo=VN_TZ) if quarter == 4 else datetime(year, 3 * quarter + 1, 1, tzinfo=VN_TZ)
     return start, end
@@ -96,10 +106,16 @@ def elapsed_fraction(instant: datetime, start: datetime, end: datetime) -> float
 
 
 def previous_quarter(year: int, quarter: int) -> tuple[int, int]:
-    """Return ``(year, quarter)`` of the quarter before the given one."""
+    """Return ``(year, quarter)`` of the quarter before the given one (before Q4+ comes Q4 of the same year)."""
     _check_year(year)
-    _check_quarter(quarter)
+    _check_quarter(quarter, tail=True)
     return (year - 1, 4) if quarter == 1 else (year, quarter - 1)
+
+
+def period_label(quarter: int) -> str:
+    """The display name of a quarter: ``Q1`` .. ``Q4``, and ``Q4+`` for quarter 5 (January after the plan year)."""
+    _check_quarter(quarter, tail=True)
+    return "Q4+" if quarter == PLAN_TAIL_QUARTER else f"Q{quarter}"
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -115,6 +131,8 @@ def _check_year(year: int) -> None:
         raise DateError(f"year {year!r} is outside the supported range {MIN_YEAR}..{MAX_YEAR}")
 
 
-def _check_quarter(quarter: int) -> None:
-    if isinstance(quarter, bool) or not isinstance(quarter, int) or not 1 <= quarter <= 4:
-        raise DateError(f"quarter {quarter!r} must be 1, 2, 3 or 4")
+def _check_quarter(quarter: int, *, tail: bool = False) -> None:
+    last = PLAN_TAIL_QUARTER if tail else 4
+    if isinstance(quarter, bool) or not isinstance(quarter, int) or not 1 <= quarter <= last:
+        allowed = "1, 2, 3, 4 or 5 (Q4+)" if tail else "1, 2, 3 or 4"
+        raise DateError(f"quarter {quarter!r} must be {allowed}")

@@ -8,10 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.vntime import (
+    PLAN_TAIL_QUARTER,
     VN_TZ,
     DateError,
     elapsed_fraction,
     parse_as_of,
+    period_label,
     previous_quarter,
     quarter_bounds,
     quarter_of,
@@ -178,7 +180,7 @@ def test_year_bounds() -> None:
     assert year_bounds(2024)[0] == datetime(2023, 12, 31, 17, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("quarter", [0, 5, -1, True, 1.0, "1"])
+@pytest.mark.parametrize("quarter", [0, 6, -1, True, 1.0, "1", 5.0])
 def test_quarter_is_validated(quarter: object) -> None:
     with pytest.raises(DateError, match="quarter"):
         quarter_bounds(2024, quarter)  # type: ignore[arg-type]
@@ -196,7 +198,7 @@ def test_year_is_validated(year: object) -> None:
 
 @pytest.mark.parametrize(
     ("given_", "expected"),
-    [((2024, 1), (2023, 4)), ((2024, 2), (2024, 1)), ((2024, 4), (2024, 3))],
+    [((2024, 1), (2023, 4)), ((2024, 2), (2024, 1)), ((2024, 4), (2024, 3)), ((2024, 5), (2024, 4))],
 )
 def test_previous_quarter(given_: tuple[int, int], expected: tuple[int, int]) -> None:
     assert previous_quarter(*given_) == expected
@@ -220,3 +222,30 @@ def test_elapsed_fraction_rejects_bad_periods() -> None:
         elapsed_fraction(start, start, start)
     with pytest.raises(DateError, match="naive"):
         elapsed_fraction(datetime(2024, 2, 1), start, end)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-03-31T10:00:00z", datetime(2024, 3, 31, 10, tzinfo=UTC)),
+        ("2024-03-31t10:00:00z", datetime(2024, 3, 31, 10, tzinfo=UTC)),
+        ("2024-03-31 10:00z", datetime(2024, 3, 31, 10, tzinfo=UTC)),
+        ("2024-03-31T10:00:00.25z", datetime(2024, 3, 31, 10, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
+def test_lower_case_z_is_utc_as_the_schema_allows(text: str, expected: datetime) -> None:
+    assert parse_as_of(text) == expected
+
+
+def test_period_labels() -> None:
+    assert [period_label(q) for q in range(1, 6)] == ["Q1", "Q2", "Q3", "Q4", "Q4+"]
+    assert PLAN_TAIL_QUARTER == 5
+    with pytest.raises(DateError):
+        period_label(6)
+
+
+def test_q4_plus_is_january_of_the_next_year() -> None:
+    assert quarter_bounds(2024, 5) == (datetime(2025, 1, 1, tzinfo=VN_TZ), datetime(2025, 2, 1, tzinfo=VN_TZ))
+    assert quarter_bounds(2024, 5)[0] == quarter_bounds(2024, 4)[1]
+    with pytest.raises(DateError, match="year"):
+        quarter_bounds(2999, 5)
