@@ -1,19 +1,30 @@
 """Alert rules and alert lifecycle for the alert worker: pure functions, no Kafka and no clock of their own.
 
 Rules
-    *Behind plan* (``TiendoBehindPlan``): ratio = actual year-to-date / expected value now, where the
-    expected value is target x the plan's expected cumulative fraction at that instant. ``warning`` below
+    *Behind plan* (``TiendoBehindPlan``): ratio = actual year-to-date / expected value at the reading's date,
+    where the expected value is target x the plan's expected cumulative fraction at the instant the reading is
+    valid for (its ``as_of``), never at the evaluation time: a reading cannot move between two reports, so
+    judging it against a later date would page a province that is on plan at every report. ``warning`` below
     ``Thresholds.warning`` (0.9), ``critical`` below ``Thresholds.critical`` (0.75). For a lower-is-better
     indicator the ratio is inverted (expected / actual) so the same thresholds mean "as far off plan".
-    Nothing is judged during the first ``min_elapsed_days`` of the plan year or while no progress is expected
-    yet (expected fraction 0): the result is then ``evaluated=False`` and carries the previous severity.
+    Nothing is judged for a reading dated in the first ``min_elapsed_days`` of the plan year or while no
+    progress is expected yet (expected fraction 0): the result is then ``evaluated=False`` and carries the
+    previous severity.
+
+    *Implausible figure* (``TiendoImplausibleFigure``): when the ratio (or its inverse) is beyond
+    ``Thresholds.implausible_factor`` (200) with a non-zero actual, the plan row or the reading is most likely
+    misread by ~1000x (``14,356`` read as ``14.356``): the result is ``implausible`` and not evaluated, so the
+    behind-plan alert neither fires nor moves on it; the implausible-figure alert (warning) fires instead.
 
     Hysteresis: escalation is immediate, recovery needs a margin. A firing alert resolves only once the ratio
     reaches ``warning + resolve_margin`` (0.95); a critical alert de-escalates to warning only once the ratio
     reaches ``critical + resolve_margin`` (0.80). In between the previous severity is held.
 
     *Stale feed* (``TiendoFeedStale``): no update for longer than the indicator's cadence is a warning, for
-    longer than twice the cadence critical. A series that never reported has no age and raises nothing.
+    longer than twice the cadence critical. A series that never reported has no age and raises nothing here:
+
+    *No report yet* (``TiendoNoReport``): a plan whose series has no reading at all once its first report is
+    due (1 January of the plan year + the indicator's cadence) is a warning, resolved by the first figure.
 
 Lifecycle
     :func:`step` moves an :class:`AlertState` on with each evaluation: ``fired`` (send), ``escalated`` or
@@ -37,6 +48,8 @@ from shared.vntime import VN_TZ, year_bounds
 __all__ = [
     "BEHIND_PLAN",
     "FEED_STALE",
+    "IMPLAUSIBLE",
+    "NO_REPORT",
     "AlertKey",
     "AlertState",
     "Event",
@@ -47,11 +60,15 @@ __all__ = [
     "Thresholds",
     "Transition",
     "alert_labels",
+    "evaluate_no_report",
     "evaluate_progress",
     "evaluate_staleness",
+    "first_report_due",
     "format_amount",
+    "implausible_annotations",
     "mark_sent",
     "needs_resend",
+    "no_report_annotations",
     "progress_annotations",
     "staleness_annotations",
     "step",
@@ -60,12 +77,14 @@ __all__ = [
 ]
 
 Severity = Literal["warning", "critical"]
-Rule = Literal["TiendoBehindPlan", "TiendoFeedStale"]
+Rule = Literal["TiendoBehindPlan", "TiendoFeedStale", "TiendoNoReport", "TiendoImplausibleFigure"]
 Status = Literal["inactive", "firing", "resolved"]
 Event = Literal["fired", "escalated", "deescalated", "resolved", "unchanged", "repeat"]
 
 BEHIND_PLAN: Final[Rule] = "TiendoBehindPlan"
 FEED_STALE: Final[Rule] = "TiendoFeedStale"
+NO_REPORT: Final[Rule] = "TiendoNoReport"
+IMPLAUSIBLE: Final[Rule] = "TiendoImplausibleFigure"
 _RANK: Final[Mapping[Severity | None, int]] = {None: 0, "warning": 1, "critical": 2}
 _MONTHS: Final = (
     "January",
@@ -91,14 +110,18 @@ class Thresholds:
     critical: Decimal = Decimal("0.75")
     resolve_margin: Decimal = Decimal("0.05")
     min_elapsed_days: int = 20
+    implausible_factor: Decimal = Decimal(200)
+    """A ratio above this, or below its inverse with a non-zero actual, is a misread figure, not progress."""
 
     def __post_init__(self) -> None:
-        for name in ("warning", "critical", "resolve_margin"):
+        for name in ("warning", "critical", "resolve_margin", "implausible_factor"):
             object.__setattr__(self, name, Decimal(str(getattr(self, name))))
         if not Decimal(0) < self.critical < self.warning:
             raise ValueError(f"thresholds need 0 < critical < warning, got {self.critical} and {self.warning}")
         if self.resolve_margin < 0 or self.min_elapsed_days < 0:
             raise ValueError("resolve_margin and min_elapsed_days must not be negative")
+        if not self.implausible_factor > max(Decimal(1), 1 / self.critical):
+            raise ValueError(f"implausible_factor must be above 1/critical, got {self.implausible_factor}")
 
 
 def thresholds_for(
@@ -113,7 +136,8 @@ class ProgressResult:
     """Outcome of the behind-plan rule for one plan at one instant.
 
     ``ratio`` is the performance ratio compared with the thresholds (>= 1 is on or ahead of plan; inverted for
-    lower-is-better indicators); ``actual_fraction`` is actual / yearly target.
+    lower-is-better indicators); ``actual_fraction`` is actual / yearly target; ``at`` the instant judged (the
+    reading's date). ``implausible``: the ratio is beyond the plausibility factor (then ``evaluated`` is False).
     """
 
     ratio: Decimal | None
@@ -123,6 +147,8 @@ class ProgressResult:
     severity: Severity | None
     evaluated: bool
     reason: str
+    at: datetime | None = None
+    implausible: bool = False
 
 
 def _raw_severity(ratio: Decimal, thresholds: Thresholds) -> Severity | None:
@@ -152,23 +178,32 @@ def evaluate_progress(  # noqa: PLR0917 (the rule's published signature)
     higher_is_better: bool,
     previous: Severity | None,
 ) -> ProgressResult:
-    """Judge actual year-to-date progress (base unit) against the plan's expected progress at ``at``."""
+    """Judge a year-to-date reading (base unit) valid at ``at`` (its ``as_of``) against the plan at ``at``."""
     start, _ = year_bounds(plan.year)
     fraction = plan.expected_fraction(at)
     expected = plan.target * fraction
     actual_fraction = actual_ytd / plan.target
     elapsed = at - start
+
+    def unjudged(reason: str, ratio: Decimal | None = None, *, implausible: bool = False) -> ProgressResult:
+        return ProgressResult(
+            ratio, actual_fraction, fraction, expected, previous, False, reason, at, implausible=implausible
+        )
+
     if elapsed < timedelta(days=thresholds.min_elapsed_days):
-        reason = f"{max(elapsed.days, 0)} day(s) of {plan.year} elapsed; judged from day {thresholds.min_elapsed_days}"
-        return ProgressResult(None, actual_fraction, fraction, expected, previous, False, reason)
+        days = max(elapsed.days, 0)
+        return unjudged(f"{days} day(s) of {plan.year} elapsed; judged from day {thresholds.min_elapsed_days}")
     if fraction == 0:
-        return ProgressResult(None, actual_fraction, fraction, expected, previous, False, "no progress expected yet")
+        return unjudged("no progress expected yet")
     if higher_is_better:
         ratio = actual_ytd / expected
     elif actual_ytd > 0:
         ratio = expected / actual_ytd
     else:
-        return ProgressResult(None, actual_fraction, fraction, expected, None, True, "nothing used yet")
+        return ProgressResult(None, actual_fraction, fraction, expected, None, True, "nothing used yet", at)
+    factor = thresholds.implausible_factor
+    if actual_ytd > 0 and not 1 / factor <= ratio <= factor:
+        return unjudged(f"implausible: ratio {ratio:.4g} is beyond the factor {factor}", ratio, implausible=True)
     severity = _with_hysteresis(ratio, thresholds, previous)
     if severity is None:
         reason = "on track"
@@ -176,7 +211,7 @@ def evaluate_progress(  # noqa: PLR0917 (the rule's published signature)
         reason = "behind plan"
     else:
         reason = f"recovering: {severity} held until the ratio recovers by {thresholds.resolve_margin}"
-    return ProgressResult(ratio, actual_fraction, fraction, expected, severity, True, reason)
+    return ProgressResult(ratio, actual_fraction, fraction, expected, severity, True, reason, at)
 
 
 def evaluate_staleness(last_update: datetime | None, at: datetime, cadence_days: int) -> Severity | None:
@@ -191,19 +226,35 @@ def evaluate_staleness(last_update: datetime | None, at: datetime, cadence_days:
     return None
 
 
+def first_report_due(plan_year: int, cadence_days: int) -> datetime:
+    """When a series' first report is due: 1 January of the plan year (Vietnam) + the indicator's cadence."""
+    return year_bounds(plan_year)[0] + timedelta(days=cadence_days)
+
+
+def evaluate_no_report(plan_year: int, has_reading: bool, at: datetime, cadence_days: int) -> Severity | None:
+    """Severity of a plan whose series has no reading at all: warning once its first report is overdue."""
+    if has_reading or at <= first_report_due(plan_year, cadence_days):
+        return None
+    return "warning"
+
+
 @dataclass(frozen=True)
 class AlertKey:
-    """Identity of one alert: rule, province unit, indicator and plan basis (``""`` for staleness)."""
+    """Identity of one alert: rule, province unit, indicator, plan basis (``""`` for staleness and no-report)
+    and plan year (0 for staleness, which follows a feed across years; also alerts stored before plan years
+    were part of the key)."""
 
     rule: Rule
     province_uid: str
     indicator: str
     basis: str = ""
+    year: int = 0
 
     @property
     def id(self) -> str:
         """Key of the alert's state in the worker's table."""
-        return f"{self.rule}|{self.province_uid}|{self.indicator}|{self.basis}"
+        base = f"{self.rule}|{self.province_uid}|{self.indicator}|{self.basis}"
+        return f"{base}|{self.year}" if self.year else base
 
 
 @dataclass(frozen=True)
@@ -228,6 +279,7 @@ class AlertState:
                 "province_uid": self.key.province_uid,
                 "indicator": self.key.indicator,
                 "basis": self.key.basis,
+                "year": self.key.year,
             },
             "status": self.status,
             "severity": self.severity,
@@ -392,6 +444,8 @@ def alert_labels(key: AlertKey, province_code: str, province_name: str) -> dict[
     labels = {"province": province_code, "province_name": province_name, "indicator": key.indicator}
     if key.basis:
         labels["plan_basis"] = key.basis
+    if key.year:
+        labels["plan_year"] = str(key.year)
     return labels
 
 
@@ -399,9 +453,11 @@ def _percent(fraction: Decimal) -> int:
     return int((fraction * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _day(at: datetime) -> str:
+def _day(at: datetime, year: int | None = None) -> str:
+    """``31 December``; with the year when it is not ``year`` (``20 January 2025`` for a 2024 plan)."""
     local = at.astimezone(VN_TZ)
-    return f"{local.day} {_MONTHS[local.month - 1]}"
+    day = f"{local.day} {_MONTHS[local.month - 1]}"
+    return day if local.year == year else f"{day} {local.year}"
 
 
 def _grouped(value: Decimal, places: int) -> str:
@@ -409,17 +465,18 @@ def _grouped(value: Decimal, places: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def format_amount(value: Decimal, base_unit: str) -> str:
-    """A base-unit amount as people read it: ``1,395 bn VND``, ``624.26 mn USD``, ``12.5 ha``, ``8,900``."""
+def format_amount(value: Decimal, base_unit: str, *, places: int | None = None) -> str:
+    """A base-unit amount as people read it: ``1,395 bn VND``, ``624.26 mn USD``, ``12.5 ha``, ``8,900``;
+    ``places`` overrides the decimals shown (trailing zeros are dropped)."""
     if base_unit == "VND" and abs(value) >= 10**9:
-        return f"{_grouped(value / 10**9, 1)} bn VND"
+        return f"{_grouped(value / 10**9, 1 if places is None else places)} bn VND"
     if base_unit == "USD" and abs(value) >= 10**9:
-        return f"{_grouped(value / 10**9, 2)} bn USD"
+        return f"{_grouped(value / 10**9, 2 if places is None else places)} bn USD"
     if base_unit == "USD" and abs(value) >= 10**6:
-        return f"{_grouped(value / 10**6, 2)} mn USD"
+        return f"{_grouped(value / 10**6, 2 if places is None else places)} mn USD"
     if base_unit == "count":
-        return _grouped(value, 0)
-    return f"{_grouped(value, 2)} {base_unit}"
+        return _grouped(value, 0 if places is None else places)
+    return f"{_grouped(value, 2 if places is None else places)} {base_unit}"
 
 
 def progress_annotations(
@@ -431,35 +488,125 @@ def progress_annotations(
     indicator_name: str,
     higher_is_better: bool = True,
     runbook_url: str = "",
+    evaluated_at: datetime | None = None,
 ) -> dict[str, str]:
-    """Annotations of a behind-plan alert; ``since`` is added from the alert state when sent."""
+    """Annotations of a behind-plan alert on a reading valid at ``at`` (its date, which the summary names);
+    ``evaluated_at`` (when the worker judged it) goes in its own annotation. ``since`` is added when sent."""
     actual, expected = _percent(result.actual_fraction), _percent(result.expected_fraction)
     gap = actual - expected
     position = ("behind" if gap < 0 else "ahead of") if higher_is_better else ("above" if gap > 0 else "below")
     status = result.severity or "on track"
-    name = indicator_name[:1].lower() + indicator_name[1:]
+    name = _lower_first(indicator_name)
     summary = (
-        f"{plan.province_name}: {name} is {actual}% of the {plan.year} {plan.basis} plan on {_day(at)}, "
+        f"{plan.province_name}: {name} is {actual}% of the {plan.year} {plan.basis} plan on {_day(at, plan.year)}, "
         f"{abs(gap)} points {position} the expected {expected}% — {status}"
     )
     ratio = "n/a" if result.ratio is None else f"{result.ratio:.3f}"
     curve = f"the {plan.curve} curve" if plan.curve else "the plan's milestones"
     description = (
         f"{plan.province_name} ({plan.province_code}) {plan.indicator}: year-to-date "
-        f"{format_amount(actual_ytd, plan.base_unit)} against the {plan.basis} {plan.year} target of "
-        f"{format_amount(plan.target, plan.base_unit)}"
+        f"{format_amount(actual_ytd, plan.base_unit)} reported as of {_day(at)} against the {plan.basis} "
+        f"{plan.year} target of {format_amount(plan.target, plan.base_unit)}"
         + (f" ({plan.source})" if plan.source else "")
-        + f"; {format_amount(result.expected_value, plan.base_unit)} expected by {_day(at)} "
-        f"{at.astimezone(VN_TZ).year} on "
-        f"{curve}; ratio {ratio}."
+        + f"; {format_amount(result.expected_value, plan.base_unit)} expected by that date on {curve}; "
+        f"ratio {ratio}. Judged on the reading's date: until the next report this judgement stands "
+        "(a silent feed is TiendoFeedStale's)."
     )
-    return {
+    notes = {
         "summary": summary,
         "description": description,
         "actual": format_amount(actual_ytd, plan.base_unit),
         "expected": format_amount(result.expected_value, plan.base_unit),
         "target": format_amount(plan.target, plan.base_unit),
         "ratio": ratio,
+        "as_of": _rfc3339(at),
+        "runbook_url": runbook_url,
+    }
+    if evaluated_at is not None:
+        notes["evaluated_at"] = _rfc3339(evaluated_at)
+    return notes
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _times(ratio: Decimal) -> str:
+    """How far a ratio is from 1, as people say it: ``1,304x`` or ``1/998``."""
+    if ratio >= 1:
+        return f"{ratio:,.0f}x"
+    return f"1/{1 / ratio:,.0f}"
+
+
+def implausible_annotations(
+    plan: Plan,
+    result: ProgressResult,
+    actual_ytd: Decimal,
+    at: datetime,
+    *,
+    indicator_name: str,
+    factor: Decimal,
+    runbook_url: str = "",
+    evaluated_at: datetime | None = None,
+) -> dict[str, str]:
+    """Annotations of an implausible-figure alert: the plan target, the reading, its date and the factor."""
+    name = _lower_first(indicator_name)
+    # Three decimals: the notation of a misread figure shows (14.356 bn VND, not 14.4).
+    reading = format_amount(actual_ytd, plan.base_unit, places=3)
+    target = format_amount(plan.target, plan.base_unit, places=3)
+    expected = format_amount(result.expected_value, plan.base_unit)
+    times = "n/a" if result.ratio is None else _times(result.ratio)
+    notes = {
+        "summary": (
+            f"{plan.province_name}: {name} reading of {reading} on {_day(at)} is {times} what the {plan.year} "
+            f"{plan.basis} plan (target {target}) expects — a misread unit or notation?"
+        ),
+        "description": (
+            f"{plan.province_name} ({plan.province_code}) {plan.indicator}: the year-to-date reading {reading} as "
+            f"of {_day(at)} against {expected} expected by then on the {plan.basis} {plan.year} plan, whose target "
+            f"is {target}" + (f" ({plan.source})" if plan.source else "") + f": {times}, beyond the plausibility "
+            f'factor {factor:f}. A figure misread by ~1000x ("14,356" tỷ đồng read as 14.356) is the usual '
+            "cause: check the unit and notation of the plan row (tiendo plans show; fix the file, tiendo plans "
+            "load) or of the feed event (tiendo totals, the feed's events; a correction with a higher revision). "
+            "The behind-plan rule does not judge this comparison until it is plausible again."
+        ),
+        "actual": reading,
+        "expected": expected,
+        "target": target,
+        "ratio": "n/a" if result.ratio is None else f"{result.ratio:.4g}",
+        "factor": f"{factor:f}",
+        "as_of": _rfc3339(at),
+        "runbook_url": runbook_url,
+    }
+    if evaluated_at is not None:
+        notes["evaluated_at"] = _rfc3339(evaluated_at)
+    return notes
+
+
+def no_report_annotations(
+    plan: Plan,
+    at: datetime,
+    *,
+    indicator_name: str,
+    cadence_days: int,
+    severity: Severity | None,
+    runbook_url: str = "",
+) -> dict[str, str]:
+    """Annotations of a no-report alert (a plan whose series has no reading yet)."""
+    name = _lower_first(indicator_name)
+    due = first_report_due(plan.year, cadence_days)
+    status = severity or "reported"
+    return {
+        "summary": (
+            f"{plan.province_name}: no {name} figure for {plan.year} yet (first report due by {_day(due)}) — {status}"
+        ),
+        "description": (
+            f"{plan.province_name} ({plan.province_code}) has a {plan.year} plan for {plan.indicator} "
+            f"(target {format_amount(plan.target, plan.base_unit)}) but no figure of that year has arrived: the "
+            f"first was due {cadence_days} days into the year ({_rfc3339(due)}). Nothing can be judged against "
+            "the plan until one arrives."
+        ),
+        "due": _rfc3339(due),
         "as_of": _rfc3339(at),
         "runbook_url": runbook_url,
     }
@@ -477,8 +624,8 @@ def staleness_annotations(
 ) -> dict[str, str]:
     """Annotations of a stale-feed alert."""
     days = (at - last_update).days
-    name = indicator_name[:1].lower() + indicator_name[1:]
-    last = f"{_day(last_update)} {last_update.astimezone(VN_TZ).year}"
+    name = _lower_first(indicator_name)
+    last = _day(last_update)
     return {
         "summary": (
             f"{province_name}: no {name} update for {days} days (last {last}; "

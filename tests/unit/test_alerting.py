@@ -15,8 +15,10 @@ from shared.alerting import (
     Severity,
     Thresholds,
     alert_labels,
+    evaluate_no_report,
     evaluate_progress,
     evaluate_staleness,
+    first_report_due,
     format_amount,
     mark_sent,
     needs_resend,
@@ -408,3 +410,51 @@ def test_alert_state_round_trips_through_json() -> None:
 )
 def test_format_amount(value: Decimal, unit: str, text: str) -> None:
     assert format_amount(value, unit) == text
+
+
+def test_implausible_factor_setting() -> None:
+    assert Thresholds().implausible_factor == Decimal(200)
+    assert Thresholds(implausible_factor=50).implausible_factor == Decimal(50)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="implausible_factor"):
+        Thresholds(implausible_factor=Decimal("1.2"))  # would call a critical ratio implausible
+
+
+def test_implausible_ratio_is_not_judged_and_keeps_the_previous_severity() -> None:
+    result = evaluate_progress(plan(Decimal("14.356")), Decimal(4680), END_Q2, DEFAULT, True, "warning")
+    assert (result.implausible, result.evaluated, result.severity) == (True, False, "warning")
+    assert result.ratio == Decimal(4680) / (Decimal("14.356") / 2)
+    low = evaluate_progress(plan(Decimal(14356)), Decimal("4.68"), END_Q2, DEFAULT, True, None)
+    assert (low.implausible, low.evaluated, low.severity) == (True, False, None)
+    inverted = evaluate_progress(plan(Decimal(14356)), Decimal("4.68"), END_Q2, DEFAULT, False, None)
+    assert inverted.implausible, "lower-is-better: the inverse ratio is checked the same way"
+    assert result.at == END_Q2
+
+
+def test_alert_key_and_labels_carry_the_plan_year() -> None:
+    key = AlertKey("TiendoBehindPlan", "20", "public_investment_disbursed", "central", 2024)
+    assert key.id == "TiendoBehindPlan|20|public_investment_disbursed|central|2024"
+    assert alert_labels(key, "20", "Lạng Sơn")["plan_year"] == "2024"
+    assert "plan_year" not in alert_labels(AlertKey("TiendoFeedStale", "20", "new_jobs"), "20", "Lạng Sơn")
+    state = AlertState(key)
+    assert AlertState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_summary_gives_the_year_of_a_reading_outside_the_plan_year() -> None:
+    disbursement = plan(4500 * BN, "disbursement", basis="central", name="Lạng Sơn", code="20")
+    at = parse_as_of("2025-01-20")
+    result = evaluate_progress(disbursement, 4000 * BN, at, DEFAULT, True, None)
+    summary = progress_annotations(disbursement, result, 4000 * BN, at, indicator_name="Disbursed")["summary"]
+    assert "of the 2024 central plan on 20 January 2025," in summary
+
+
+def test_no_report_rule() -> None:
+    due = first_report_due(2024, 35)
+    assert due == datetime(2024, 2, 5, tzinfo=VN_TZ)
+    assert evaluate_no_report(2024, False, due, 35) is None
+    assert evaluate_no_report(2024, False, due + timedelta(microseconds=1), 35) == "warning"
+    assert evaluate_no_report(2024, True, due + timedelta(days=100), 35) is None
+
+
+def test_format_amount_places() -> None:
+    assert format_amount(Decimal("14.356") * BN, "VND", places=3) == "14.356 bn VND"
+    assert format_amount(Decimal(4680) * BN, "VND", places=3) == "4,680 bn VND"
