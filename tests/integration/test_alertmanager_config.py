@@ -1,4 +1,5 @@
-"""deploy/alertmanager/alertmanager.yml: valid for amtool, routes by severity, inhibits warnings by criticals.
+"""deploy/alertmanager/alertmanager.yml: valid for amtool, routes by severity, inhibits warnings by criticals of the
+same rule, and a no-report warning by a stale feed.
 
 The routing and inhibition are checked twice: statically with ``amtool config routes test`` and live, with a
 real Alertmanager running the file (receiver URLs pointed at a webhook recorder, timings shortened).
@@ -30,7 +31,7 @@ def test_amtool_check_config_passes() -> None:
     result = amtool("check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
-    assert "1 inhibit rules" in result.stdout and "2 receivers" in result.stdout
+    assert "2 inhibit rules" in result.stdout and "2 receivers" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,8 @@ def test_amtool_check_config_passes() -> None:
     [
         (["alertname=TiendoBehindPlan", "severity=critical", "province=20"], "oncall-critical"),
         (["alertname=TiendoFeedStale", "severity=warning", "province=24"], "oncall-warning"),
+        (["alertname=TiendoNoReport", "severity=warning", "province=24", "plan_year=2025"], "oncall-warning"),
+        (["alertname=TiendoImplausibleFigure", "severity=warning", "province=24"], "oncall-warning"),
         (["alertname=TiendoAlertDeliveryFailing", "severity=critical"], "oncall-critical"),
         (["alertname=Unexpected", "severity=info"], "oncall-warning"),
     ],
@@ -61,8 +64,9 @@ def test_config_shape() -> None:
 
     for key in ("group_wait", "repeat_interval"):
         assert duration(critical[key]) < duration(warning[key]), f"critical pages sooner and more often: {key}"
-    [rule] = config["inhibit_rules"]
-    assert rule["equal"] == ["province", "indicator"]
+    same_rule, stale_mutes_no_report = config["inhibit_rules"]
+    assert same_rule["equal"] == ["alertname", "province", "indicator"]
+    assert stale_mutes_no_report["equal"] == ["province", "indicator"]
     urls = [w["url"] for r in config["receivers"] for w in r["webhook_configs"]]
     assert urls and all(u.startswith(PLACEHOLDER) for u in urls), "receivers are documented 127.0.0.1 placeholders"
 
@@ -78,28 +82,38 @@ def _live_config(webhook: str) -> str:
     return yaml.safe_dump(config, allow_unicode=True, sort_keys=False)
 
 
-def _alert(severity: str, **labels: str) -> dict[str, Any]:
+def _alert(severity: str, alertname: str = "TiendoBehindPlan", **labels: str) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return {"labels": {"alertname": "TiendoBehindPlan", "severity": severity, **labels}, "startsAt": now}
+    return {"labels": {"alertname": alertname, "severity": severity, **labels}, "startsAt": now}
 
 
 def test_live_routing_and_inhibition(tmp_path: Path) -> None:
     with running_alertmanager(tmp_path, _live_config("{webhook}")) as (manager, webhook):
-        # A critical for Lạng Sơn's disbursement (central plan) first, so the inhibitor knows it...
-        manager.post_alerts([_alert("critical", province="20", indicator="public_investment_disbursed")])
-        webhook.wait_for(lambda ns: len(ns) >= 1, timeout=20, describe=manager.tail)
-        # ...then warnings: the same province and indicator (provincial plan) is muted; another indicator of the
-        # same province and another province are not; a critical without those labels mutes nothing.
+        # A critical for Lạng Sơn's disbursement (central plan) and a stale feed for Bắc Giang's new jobs first, so
+        # the inhibitor knows them...
+        manager.post_alerts(
+            [
+                _alert("critical", province="20", indicator="public_investment_disbursed"),
+                _alert("warning", "TiendoFeedStale", province="24", indicator="new_jobs"),
+            ]
+        )
+        webhook.wait_for(lambda ns: len(ns) >= 2, timeout=20, describe=manager.tail)
+        # ...then warnings: the same rule, province and indicator (provincial plan) is muted; another indicator of
+        # the same province, another province and another rule (the feed gone silent while behind) are not; a
+        # critical without those labels mutes nothing; the stale feed mutes the same series' no-report warning.
         manager.post_alerts(
             [
                 _alert("warning", province="20", indicator="public_investment_disbursed", plan_basis="provincial"),
+                _alert("warning", "TiendoFeedStale", province="20", indicator="public_investment_disbursed"),
+                _alert("warning", "TiendoNoReport", province="24", indicator="new_jobs", plan_year="2025"),
+                _alert("warning", "TiendoNoReport", province="24", indicator="new_enterprises", plan_year="2025"),
                 _alert("warning", province="20", indicator="import_export_value"),
                 _alert("warning", province="24", indicator="public_investment_disbursed"),
                 {**_alert("critical"), "labels": {"alertname": "TiendoWorkerDown", "severity": "critical"}},
                 {**_alert("warning"), "labels": {"alertname": "TiendoConsumerLag", "severity": "warning"}},
             ]
         )
-        webhook.wait_for(lambda ns: len(ns) >= 5, timeout=20, describe=manager.tail)
+        webhook.wait_for(lambda ns: len(ns) >= 7, timeout=20, describe=manager.tail)
         time.sleep(2)  # let any wrongly uninhibited warning arrive
 
         def received(path: str) -> set[tuple[str, ...]]:
@@ -116,10 +130,20 @@ def test_live_routing_and_inhibition(tmp_path: Path) -> None:
         assert received("/tiendo/warning") == {
             ("TiendoBehindPlan", "20", "import_export_value"),
             ("TiendoBehindPlan", "24", "public_investment_disbursed"),
+            ("TiendoFeedStale", "20", "public_investment_disbursed"),
+            ("TiendoFeedStale", "24", "new_jobs"),
+            ("TiendoNoReport", "24", "new_enterprises"),
             ("TiendoConsumerLag", "", ""),
         }
-        muted = [a for a in manager.alerts() if a["status"]["inhibitedBy"]]
-        assert [a["labels"].get("plan_basis") for a in muted] == ["provincial"]
+        muted = sorted(
+            (a["labels"]["alertname"], a["labels"]["indicator"], a["labels"].get("plan_basis", ""))
+            for a in manager.alerts()
+            if a["status"]["inhibitedBy"]
+        )
+        assert muted == [
+            ("TiendoBehindPlan", "public_investment_disbursed", "provincial"),
+            ("TiendoNoReport", "new_jobs", ""),
+        ]
         # One notification per rule and province.
         groups = [n["groupLabels"] for n in webhook.notifications("/tiendo/warning")]
         assert {"alertname": "TiendoBehindPlan", "province": "24"} in groups
