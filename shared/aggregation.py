@@ -58,18 +58,20 @@ only after a change that invalidated its cache (e.g. correcting its last reading
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import MAX_PREC, Context, Decimal
 from enum import StrEnum
+from functools import cache
 from typing import Any, Final
 
 import orjson
 
 from shared.indicators import Kind, get_indicator
 from shared.jsoncodec import dumps_kept
-from shared.updates import IndicatorUpdate
-from shared.vntime import VN_TZ
+from shared.provinces import MERGER_DATE, registry
+from shared.updates import IndicatorUpdate, Retraction
+from shared.vntime import VN_TZ, period_label
 
 __all__ = [
     "MAX_IDENTITIES",
@@ -87,9 +89,15 @@ MAX_IDENTITIES: Final = 5_000
 """Most event identities one series-year remembers; new identities beyond it are refused."""
 MAX_SOURCES: Final = 10
 """Most distinct sources a quarter total lists (the most recent ones, latest last)."""
+IMPLAUSIBLE_FACTOR: Final = Decimal(500)
+"""A reading this many times above or below the series' latest reading is refused as a likely misreading: the
+Vietnamese/English notation of ``4,680`` or a unit off by 10^3 gives exactly 1000x; real readings never jump so."""
 
 _STATE_VERSION: Final = 1
-_QUARTERS: Final = (1, 2, 3, 4)
+_QUARTERS: Final = (1, 2, 3, 4, 5)
+#: Quarter 5 ("Q4+") holds readings of plan year N dated in January N+1 (the disbursement year runs 13 months).
+TAIL_QUARTER: Final = 5
+_RETRACTED: Final = 0  # the quarter of a retracted identity's entry
 _EXACT: Final = Context(prec=MAX_PREC)  # additions and subtractions are exact at any magnitude
 _ZERO: Final = Decimal(0)
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,6 +115,10 @@ class Outcome(StrEnum):
     """A same or lower revision of a remembered identity: ignored."""
     OVERFLOW = "overflow"
     """A new identity for a series that already remembers ``MAX_IDENTITIES``: refused."""
+    RETRACTED = "retracted"
+    """A retraction removed the identity's contribution (a correction moved it to another series)."""
+    IMPLAUSIBLE = "implausible"
+    """A reading about three orders of magnitude off the series' readings: refused, to be dead-lettered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +140,13 @@ class QuarterTotal:
     last_as_of: datetime | None
     updated_at: datetime | None
     sources: tuple[str, ...]
+    anchored: bool = False
+    """The ytd rests on a year-to-date reading of this quarter or an earlier one (it covers the year since 1 January
+    by itself), rather than on increments alone."""
 
     def key(self) -> bytes:
         """The ``indicator.totals`` message key."""
-        return f"{self.unit}|{self.indicator}|{self.year}|Q{self.quarter}".encode()
+        return f"{self.unit}|{self.indicator}|{self.year}|{period_label(self.quarter)}".encode()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: Decimals as strings, datetimes as ISO 8601."""
@@ -149,6 +164,7 @@ class QuarterTotal:
             "last_as_of": _iso(self.last_as_of),
             "updated_at": _iso(self.updated_at),
             "sources": list(self.sources),
+            "anchored": self.anchored,
         }
 
     @classmethod
@@ -167,6 +183,7 @@ class QuarterTotal:
             last_as_of=_parse_iso(d["last_as_of"]),
             updated_at=_parse_iso(d["updated_at"]),
             sources=tuple(d["sources"]),
+            anchored=d.get("anchored") is True,
         )
 
 
@@ -183,6 +200,11 @@ class _Entry:
         self.as_of = as_of
         self.seq = seq
         self._json: orjson.Fragment | None = None
+
+    @property
+    def retracted(self) -> bool:
+        """A retracted identity: remembered with its revision, contributing nothing (quarter 0)."""
+        return self.quarter == _RETRACTED
 
     def to_list(self) -> list[Any]:
         return [self.revision, self.quarter, int(self.reading), str(self.value), self.as_of, self.seq]
@@ -334,7 +356,7 @@ class SeriesState:
         self._base_unit = spec.base_unit
         self._seq = 0
         self._applied: dict[str, _Entry] = {}
-        self._quarters = (_Quarter(), _Quarter(), _Quarter(), _Quarter())
+        self._quarters = tuple(_Quarter() for _ in _QUARTERS)
 
     @classmethod
     def new(cls, unit: str, province_code: str, current_code: str, indicator: str, year: int) -> SeriesState:
@@ -351,16 +373,74 @@ class SeriesState:
         return self._kind in (Kind.FLOW, Kind.YTD)
 
     def applied_quarter(self, identity: str) -> int | None:
-        """The quarter the identity currently contributes to, or None if it is not remembered."""
+        """The quarter the identity currently contributes to, or None (not remembered, or retracted)."""
         entry = self._applied.get(identity)
-        return None if entry is None else entry.quarter
+        return None if entry is None or entry.retracted else entry.quarter
+
+    def remembers(self, update: IndicatorUpdate) -> bool:
+        """Whether the update is a duplicate here: its identity is remembered at the same or a higher revision."""
+        entry = self._applied.get(update.identity)
+        return entry is not None and entry.revision >= update.revision
+
+    def retract(self, retraction: Retraction) -> Outcome:
+        """Remove the identity's contribution if it is of a lower revision than the retraction's. The identity is
+        remembered as retracted at that revision, so a late copy of the old revision is a duplicate, and a later
+        correction moving it back here counts once."""
+        identity = retraction.identity
+        old = self._applied.get(identity)
+        if old is None or old.retracted or old.revision >= retraction.revision:
+            return Outcome.DUPLICATE
+        data = self._quarters[old.quarter - 1]
+        data.remove(identity, old)
+        data.touch(retraction.received_at, None)
+        self._seq += 1
+        self._applied[identity] = _Entry(
+            retraction.revision, _RETRACTED, reading=False, value=_ZERO, as_of=old.as_of, seq=self._seq
+        )
+        return Outcome.RETRACTED
+
+    def implausibility(self, update: IndicatorUpdate) -> str | None:
+        """Why a reading looks misread (``IMPLAUSIBLE_FACTOR`` off the series' latest other reading), or None.
+
+        Only readings are checked (ytd readings of summable kinds, level readings): an increment has no scale to
+        compare with, and rates may sit near zero. A reading later than the latest is compared both ways; an older
+        (late) one only upwards, since earlier year-to-date figures are legitimately much smaller.
+        """
+        if update.confirmed or self._kind is Kind.RATE or (self.summable and update.mode != "ytd"):
+            return None
+        latest = self._latest_reading(update.identity)
+        if latest is None or latest.value <= 0 or update.value <= 0:
+            return None
+        factor = update.value / latest.value
+        later = _micros(update.as_of) >= latest.as_of
+        if factor >= IMPLAUSIBLE_FACTOR:
+            how = f"{_ratio(factor)} times"
+        elif later and factor * IMPLAUSIBLE_FACTOR <= 1:
+            how = f"1/{_ratio(1 / factor)} of"
+        else:
+            return None
+        return (
+            f"{update.mode} reading {format(update.value, 'f')} {self._base_unit} as of {update.as_of.date()} is {how} "
+            f"the series' reading {format(latest.value, 'f')} {self._base_unit} as of "
+            f'{_from_micros(latest.as_of).date()}: likely a misread notation or unit ("4,680" in Vietnamese notation '
+            'is 4.68); not applied. Re-send it with a higher revision: corrected, or with "confirmed": true if right'
+        )
+
+    def _latest_reading(self, other_than: str) -> _Entry | None:
+        own = self._applied.get(other_than)
+        latest = [q.latest() for q in self._quarters]
+        best = max((e for e in latest if e is not None), key=lambda e: (e.as_of, e.seq), default=None)
+        if best is None or best is not own:
+            return best
+        readings = (e for e in self._applied.values() if e.reading and e is not own and not e.retracted)
+        return max(readings, key=lambda e: (e.as_of, e.seq), default=None)
 
     def apply(self, update: IndicatorUpdate) -> Outcome:
         """Apply one update; raises ValueError (leaving the state untouched) if it cannot belong here."""
         if update.unit != self.unit or update.indicator != self.indicator or update.year != self.year:
             raise ValueError(f"update for {series_key(update)!r} applied to series {self.key!r}")
         if update.quarter not in _QUARTERS:
-            raise ValueError(f"quarter {update.quarter!r} is not 1-4")
+            raise ValueError(f"quarter {update.quarter!r} is not 1-5")
         if update.mode not in ("delta", "ytd"):
             raise ValueError(f"mode {update.mode!r} is neither 'delta' nor 'ytd'")
         if not update.value.is_finite():
@@ -370,7 +450,7 @@ class SeriesState:
         if old is not None:
             if update.revision <= old.revision:
                 return Outcome.DUPLICATE
-            outcome = Outcome.CORRECTION
+            outcome = Outcome.APPLIED if old.retracted else Outcome.CORRECTION
         elif len(self._applied) >= MAX_IDENTITIES:
             return Outcome.OVERFLOW
         else:
@@ -385,7 +465,7 @@ class SeriesState:
             as_of=as_of,
             seq=self._seq,
         )
-        if old is not None:
+        if old is not None and not old.retracted:
             moved_from = self._quarters[old.quarter - 1]
             moved_from.remove(identity, old)
             moved_from.touch(update.received_at, None)
@@ -413,9 +493,9 @@ class SeriesState:
         return [self._total(q, *figures[q - 1]) for q in wanted]
 
     def quarter_total(self, quarter: int) -> QuarterTotal:
-        """The snapshot of any quarter 1-4, also one without events (value 0 or carried, events 0)."""
+        """The snapshot of any quarter 1-5, also one without events (value 0 or carried, events 0)."""
         if quarter not in _QUARTERS:
-            raise ValueError(f"quarter {quarter!r} is not 1-4")
+            raise ValueError(f"quarter {quarter!r} is not 1-5")
         return self._total(quarter, *self._figures(quarter)[quarter - 1])
 
     def affected_quarters(self, touched: Iterable[int]) -> set[int]:
@@ -465,6 +545,7 @@ class SeriesState:
             last_as_of=None if last_as_of is None else _from_micros(last_as_of),
             updated_at=data.updated_at,
             sources=tuple(data.sources),
+            anchored=any(self._quarters[q - 1].latest() is not None for q in range(1, quarter + 1)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -498,8 +579,10 @@ class SeriesState:
         for identity, item in d["applied"].items():
             entry = _Entry.from_list(item)
             state._applied[identity] = entry
-            state._quarters[entry.quarter - 1].add(identity, entry)
-        for data, saved in zip(state._quarters, d["quarters"], strict=True):
+            if not entry.retracted:
+                state._quarters[entry.quarter - 1].add(identity, entry)
+        # States saved before the plan year's January tail (quarter 5) existed list four quarters.
+        for data, saved in zip(state._quarters, d["quarters"], strict=False):
             data.updated_at = _parse_iso(saved["updated_at"])
             data.sources = list(saved["sources"])
         return state
@@ -507,50 +590,64 @@ class SeriesState:
 
 def series_key(update: IndicatorUpdate) -> str:
     """The aggregation table key of the update's series."""
-    return f"{update.unit}|{update.indicator}|{update.year}"
+    return update.series
 
 
 @dataclass
 class BatchResult:
-    """What one batch did: outcome counts, the changed states, the quarters to publish, rejected updates."""
+    """What one batch did: outcome counts, the changed states, the quarters to publish, refused updates."""
 
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
     changed: dict[str, SeriesState] = field(default_factory=dict)
     changed_quarters: set[tuple[str, int]] = field(default_factory=set)
     rejected: list[tuple[IndicatorUpdate, str]] = field(default_factory=list)
-    """Updates that cannot be applied (unknown indicator, quarter outside 1-4, non-finite value), with why."""
+    """Updates that cannot be applied (unknown indicator, quarter outside 1-5, non-finite value), with why."""
+    implausible: list[tuple[IndicatorUpdate, str]] = field(default_factory=list)
+    """Readings refused as likely misread (``Outcome.IMPLAUSIBLE``), with why: to be dead-lettered."""
 
 
 def apply_batch(
     states: MutableMapping[str, SeriesState],
-    updates: Iterable[IndicatorUpdate],
+    messages: Iterable[IndicatorUpdate | Retraction],
     load: Callable[[str], SeriesState | None],
 ) -> BatchResult:
-    """Apply updates in order. ``states`` caches the batch's states; a missing key is loaded with
-    ``load`` (the table) or created. A rejected update changes nothing and does not stop the batch."""
+    """Apply updates and retractions in order. ``states`` caches the batch's states; a missing key is loaded with
+    ``load`` (the table) or, for an update, created. A rejected update changes nothing and does not stop the
+    batch; a retraction for a series that does not exist has nothing to remove."""
     result = BatchResult()
     touched: dict[str, set[int]] = {}
-    for update in updates:
-        key = series_key(update)
+    for message in messages:
+        key = message.series
         state = states.get(key)
         try:
             if state is None:
                 state = load(key)
                 if state is None:
+                    if isinstance(message, Retraction):
+                        result.counts[Outcome.DUPLICATE] += 1
+                        continue
                     state = SeriesState.new(
-                        update.unit, update.province_code, update.current_code, update.indicator, update.year
+                        message.unit, message.province_code, message.current_code, message.indicator, message.year
                     )
                 states[key] = state
-            before = state.applied_quarter(update.identity)
-            outcome = state.apply(update)
+            before = state.applied_quarter(message.identity)
+            if isinstance(message, Retraction):
+                outcome = state.retract(message)
+            elif (why := state.implausibility(message)) is not None and not state.remembers(message):
+                outcome = Outcome.IMPLAUSIBLE
+                result.implausible.append((message, why))
+            else:
+                outcome = state.apply(message)
         except ValueError as exc:
-            result.rejected.append((update, str(exc)))
+            if isinstance(message, IndicatorUpdate):
+                result.rejected.append((message, str(exc)))
             continue
         result.counts[outcome] += 1
-        if outcome is Outcome.APPLIED or outcome is Outcome.CORRECTION:
+        if outcome in _CHANGES:
             result.changed[key] = state
             quarters = touched.setdefault(key, set())
-            quarters.add(update.quarter)
+            if isinstance(message, IndicatorUpdate):
+                quarters.add(message.quarter)
             if before is not None:
                 quarters.add(before)
     for key, quarters in touched.items():
@@ -558,14 +655,22 @@ def apply_batch(
     return result
 
 
+_CHANGES: Final = frozenset({Outcome.APPLIED, Outcome.CORRECTION, Outcome.RETRACTED})
+
+
 def rollup(totals: Iterable[QuarterTotal], current_code: str) -> list[QuarterTotal]:
-    """Post-merger view: the totals of every unit rolling up to ``current_code``, summed per
+    """Post-merger view: the totals of every unit rolling up to ``current_code``, combined per
     (indicator, year, quarter), sorted by those.
 
     Flow, ytd and level indicators are summed (value, ytd, events; last ``as_of`` and update time are
     the latest; sources merged, most recently updated last, at most ``MAX_SOURCES``). Rates are
     skipped: they do not add. A unit without a total for a quarter another unit has contributes value
     0 and the ytd of its latest earlier quarter, so the year-to-date sum stays whole.
+
+    In the merger year a merged province's own series continues its constituents' (summable kinds): from the third
+    quarter its year-to-date readings cover the whole new territory since 1 January, so where its series rests on
+    such a reading (``anchored``) that reading is the province's year-to-date figure and the constituents'
+    first-half figures are inside it, not added to it; its increments alone add to the constituents' cumulative.
     """
     grouped: dict[tuple[str, int], dict[str, dict[int, QuarterTotal]]] = {}
     for total in totals:
@@ -573,27 +678,64 @@ def rollup(totals: Iterable[QuarterTotal], current_code: str) -> list[QuarterTot
             continue
         by_unit = grouped.setdefault((total.indicator, total.year), {})
         by_unit.setdefault(total.unit, {})[total.quarter] = total
+    merged = merged_unit(current_code)
     out: list[QuarterTotal] = []
     for (indicator, year), units in sorted(grouped.items()):
-        for quarter in sorted({q for by_quarter in units.values() for q in by_quarter}):
-            out.append(_rolled(indicator, year, quarter, units.values(), current_code))
+        continues = merged is not None and year == MERGER_DATE.year and get_indicator(indicator).kind is not Kind.LEVEL
+        whole = units.pop(merged, None) if continues else None  # levels simply add up: the constituents' ended
+        quarters = sorted({q for by_quarter in (*units.values(), whole or {}) for q in by_quarter})
+        previous = _ZERO
+        for quarter in quarters:
+            total = _rolled(indicator, year, quarter, units.values(), current_code, whole=whole)
+            if whole is not None:  # the own value follows from the combined year-to-date figures
+                total = replace(total, value=_EXACT.subtract(total.ytd, previous))
+                previous = total.ytd
+            out.append(total)
     return out
 
 
+@cache
+def merged_unit(current_code: str) -> str | None:
+    """The uid of the province unit that a merger created on ``MERGER_DATE`` under ``current_code``, else None."""
+    reg = registry()
+    unit = reg.get(current_code, on=MERGER_DATE)
+    ended = [p for p in reg.constituents(current_code) if p.valid_to == MERGER_DATE]
+    return unit.uid if unit.valid_from == MERGER_DATE and len(ended) > 1 else None
+
+
+def _at(by_quarter: dict[int, QuarterTotal], quarter: int) -> QuarterTotal | None:
+    """The unit's total of its latest quarter up to ``quarter``."""
+    earlier = [q for q in by_quarter if q <= quarter]
+    return by_quarter[max(earlier)] if earlier else None
+
+
 def _rolled(
-    indicator: str, year: int, quarter: int, units: Iterable[dict[int, QuarterTotal]], current_code: str
+    indicator: str,
+    year: int,
+    quarter: int,
+    units: Iterable[dict[int, QuarterTotal]],
+    current_code: str,
+    *,
+    whole: dict[int, QuarterTotal] | None = None,
 ) -> QuarterTotal:
     value = ytd = _ZERO
     events = 0
     parts: list[QuarterTotal] = []
     for by_quarter in units:
-        earlier = [q for q in by_quarter if q <= quarter]
-        if not earlier:
+        latest = _at(by_quarter, quarter)
+        if latest is None:
             continue
-        ytd = _EXACT.add(ytd, by_quarter[max(earlier)].ytd)
+        ytd = _EXACT.add(ytd, latest.ytd)
         own = by_quarter.get(quarter)
         if own is not None:
             value = _EXACT.add(value, own.value)
+            events += own.events
+            parts.append(own)
+    anchored = any(p.anchored for p in parts)
+    if whole is not None and (continued := _at(whole, quarter)) is not None:
+        ytd = continued.ytd if continued.anchored else _EXACT.add(ytd, continued.ytd)
+        anchored = anchored or continued.anchored
+        if (own := whole.get(quarter)) is not None:
             events += own.events
             parts.append(own)
     parts.sort(key=lambda t: (t.updated_at is not None, t.updated_at or _EPOCH))
@@ -618,7 +760,12 @@ def _rolled(
         last_as_of=max(last_as_of, default=None),
         updated_at=max(updated_at, default=None),
         sources=tuple(sources)[-MAX_SOURCES:],
+        anchored=anchored,
     )
+
+
+def _ratio(factor: Decimal) -> str:
+    return f"{factor:,.0f}"
 
 
 def _micros(instant: datetime) -> int:

@@ -479,6 +479,8 @@ def test_apply_batch_caches_loads_and_reports_changes() -> None:
         Outcome.CORRECTION: 1,
         Outcome.DUPLICATE: 1,
         Outcome.OVERFLOW: 0,
+        Outcome.RETRACTED: 0,
+        Outcome.IMPLAUSIBLE: 0,
     }
     assert set(result.changed) == {
         "24|state_budget_revenue|2024",
