@@ -71,6 +71,17 @@ _EXAMPLES: Final = (
         "mode": "delta",
         "revision": 1,
     },
+    {
+        "event_id": "ls-giaingan-von2024-2025-01-31",
+        "province": "Lạng Sơn",
+        "indicator": "public_investment_disbursed",
+        "as_of": "2025-01-31",
+        "plan_year": 2024,
+        "value": "2.905,5",
+        "unit": "tỷ đồng",
+        "mode": "ytd",
+        "source": "Vốn năm 2024 giải ngân đến 31/01/2025",
+    },
 )
 
 
@@ -176,6 +187,22 @@ class FeedEvent(BaseModel):
             description="Nguồn số liệu (văn bản, báo cáo). Where the figure comes from.",
         ),
     ] = None
+    plan_year: Annotated[
+        int | None,
+        Field(
+            ge=1900,
+            le=2999,
+            description=(
+                "Năm kế hoạch của số liệu; mặc định là năm của as_of (giờ Việt Nam). Chỉ được sớm hơn năm "
+                "của as_of một năm với chỉ tiêu có năm kế hoạch kéo dài qua 31/12: vốn đầu tư công năm N giải ngân "
+                "đến 31/01/N+1 (public_investment_disbursed). "
+                "Plan year the figure belongs to; default: the year of as_of in Vietnam time. It may be one year "
+                "before the as_of year only for an indicator whose plan year runs past 31 December: capital of "
+                "plan year N is disbursed until 31 January N+1 (public_investment_disbursed)."
+            ),
+            examples=[2024],
+        ),
+    ] = None
     revision: Annotated[
         int,
         Field(
@@ -194,6 +221,7 @@ _EXPECTED: Final[Mapping[str, str]] = {
     "mode": "the string 'delta' or 'ytd'",
     "source": "a string or null",
     "revision": "a non-negative integer",
+    "plan_year": "an integer year or null",
 }
 _JSON_TYPE: Final[Mapping[type, str]] = {
     bool: "boolean",
@@ -240,7 +268,7 @@ class InexactNumberError(DecodeError):
         shown = token if len(token) <= 40 else token[:40] + "…"
         super().__init__(
             f"the JSON number {shown} cannot be read exactly (it would become {float(token)!r}); "
-            "send it as a string such as \"0.5\" or \"1.234,5\""
+            'send it as a string such as "0.5" or "1.234,5"'
         )
         self.token = token
 

@@ -6,6 +6,7 @@ The ids are a published contract (feed publishers put them in ``FeedEvent.indica
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Context, Decimal
 from enum import StrEnum
 from types import MappingProxyType
@@ -81,6 +82,13 @@ class Indicator:
             return
         if not isinstance(value, Decimal) or not value.is_finite() or value != value.to_integral_value():
             raise FractionalCountError(f"{self.name_en} ({self.id!r}) is a count: whole numbers only, got {value}")
+
+    def plan_year_end(self, year: int) -> date:
+        """Last day a figure of plan year ``year`` may be dated: 31 January of ``year + 1`` for disbursement
+        (capital of plan year N may be disbursed until then), 31 December of ``year`` otherwise."""
+        if self.default_curve == "disbursement":
+            return date(year + 1, 1, 31)
+        return date(year, 12, 31)
 
     @property
     def counts(self) -> frozenset[str]:

@@ -221,7 +221,7 @@ def test_json_schema() -> None:
     assert schema["$id"] == SCHEMA_ID
     assert schema["title"] == "tiendo feed event v1"
     assert schema["type"] == "object"
-    assert set(schema["properties"]) == {*REQUIRED, "source", "revision"}
+    assert set(schema["properties"]) == {*REQUIRED, "source", "plan_year", "revision"}
     assert sorted(schema["required"]) == sorted(REQUIRED)
     assert schema["additionalProperties"] is True
     assert "tỉnh" in schema["description"]
@@ -272,7 +272,7 @@ def test_encode() -> None:
 
 def test_encode_model() -> None:
     event = validate_event(BAC_GIANG)
-    assert decode_json(encode_json(event)) == {**BAC_GIANG, "revision": 0}
+    assert decode_json(encode_json(event)) == {**BAC_GIANG, "plan_year": None, "revision": 0}
 
 
 def test_encode_rejects_unknown_objects() -> None:
@@ -360,3 +360,19 @@ def test_numbers_held_exactly_are_read(token: str, expected: object) -> None:
         "value": expected,
         "id": "1234567890123456789",
     }
+
+
+def test_plan_year_is_an_optional_strict_integer() -> None:
+    assert validate_event(BAC_GIANG).plan_year is None
+    assert validate_event({**BAC_GIANG, "plan_year": 2024}).plan_year == 2024
+    assert validate_event({**BAC_GIANG, "plan_year": None}).plan_year is None
+    for bad, code in (("2024", "wrong_type"), (2024.0, "wrong_type"), (True, "wrong_type"), (1800, "invalid_field")):
+        with pytest.raises(SchemaError) as info:
+            validate_event({**BAC_GIANG, "plan_year": bad})
+        assert info.value.code == code and "plan_year" in str(info.value)
+
+
+def test_plan_year_is_documented_in_both_languages() -> None:
+    field = event_json_schema()["properties"]["plan_year"]
+    assert "Năm kế hoạch" in field["description"] and "Plan year" in field["description"]
+    assert {"type": "integer", "minimum": 1900, "maximum": 2999} in field["anyOf"]
