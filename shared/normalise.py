@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
-from shared.events import DecodeError, SchemaError, decode_json, validate_event
-from shared.indicators import UnitMismatchError, UnknownIndicatorError, get_indicator
+from shared.events import (
+    DecodeError,
+    DuplicateKeyError,
+    FeedEvent,
+    InexactNumberError,
+    SchemaError,
+    decode_json,
+    validate_event,
+)
+from shared.indicators import (
+    FractionalCountError,
+    Indicator,
+    UnitMismatchError,
+    UnknownIndicatorError,
+    get_indicator,
+)
 from shared.numbers import NumberError, parse_number
 from shared.provinces import UnknownProvinceError, registry
 from shared.units import UnknownUnitError, lookup_unit
 from shared.updates import IndicatorUpdate, Origin
-from shared.vntime import VN_TZ, DateError, parse_as_of, quarter_of
+from shared.vntime import PLAN_TAIL_QUARTER, VN_TZ, DateError, parse_as_of, quarter_of
 
 #: Events dated before this year are impossible for this system (no plan data that old).
 MIN_YEAR = 2000
@@ -43,6 +58,12 @@ class Reason(StrEnum):
     NEGATIVE_VALUE = "negative_value"
     AMBIGUOUS_NUMBER = "ambiguous_number"
     INVALID_NUMBER = "invalid_number"
+    DUPLICATE_KEY = "duplicate_key"
+    """A JSON object names one key twice: which value was meant is unknowable."""
+    FORMER_PROVINCE = "former_province"
+    """A year-to-date figure for a former province that is now only part of a merged one."""
+    IMPLAUSIBLE_VALUE = "implausible_value"
+    """A reading the aggregate worker finds implausible against the series (set there, not by ``normalise``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,56 +79,28 @@ class Rejection(Exception):  # noqa: N818 - a result as much as an error
 
 def normalise(raw: bytes | None, origin: Origin, received_at: datetime) -> IndicatorUpdate:
     """Validate and normalise one feed message; raise ``Rejection`` for anything unusable, nothing else."""
-    if raw is None:
-        raise Rejection(Reason.NOT_JSON, "the message has no value (null)")
-    if len(raw) > MAX_EVENT_BYTES:
-        raise Rejection(Reason.TOO_LARGE, f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
-    try:
-        event = validate_event(decode_json(raw))
-    except DecodeError as exc:
-        raise Rejection(Reason.NOT_JSON, str(exc)) from None
-    except SchemaError as exc:
-        raise Rejection(Reason(exc.code), str(exc)) from None
+    event = _decode(raw)
     try:
         indicator = get_indicator(event.indicator)
     except UnknownIndicatorError as exc:
         raise Rejection(Reason.UNKNOWN_INDICATOR, str(exc)) from None
-    try:
-        as_of = parse_as_of(event.as_of)
-    except DateError as exc:
-        raise Rejection(Reason.IMPOSSIBLE_DATE, str(exc)) from None
-    if as_of.year < MIN_YEAR:
-        raise Rejection(Reason.IMPOSSIBLE_DATE, f"as_of {event.as_of} is before {MIN_YEAR}")
-    if as_of > received_at + FUTURE_TOLERANCE:
-        raise Rejection(
-            Reason.IMPOSSIBLE_DATE,
-            f"as_of {event.as_of} is more than a day after the broker received the event ({received_at:%Y-%m-%d})",
-        )
-    try:
-        unit = lookup_unit(event.unit)
-    except UnknownUnitError as exc:
-        raise Rejection(Reason.UNKNOWN_UNIT, str(exc)) from None
-    if isinstance(event.value, float) and abs(event.value) >= _EXACT_FLOAT_LIMIT:
-        raise Rejection(
-            Reason.INVALID_NUMBER,
-            f"value {event.value!r} is too large for an exact JSON number; send numbers of 2^53 or more as strings",
-        )
-    try:
-        value = indicator.convert(parse_number(event.value, unit.lang), unit)
-    except NumberError as exc:
-        reason = Reason.AMBIGUOUS_NUMBER if exc.code == "ambiguous_number" else Reason.INVALID_NUMBER
-        raise Rejection(reason, f"value {event.value!r}: {exc}") from None
-    except UnitMismatchError as exc:
-        raise Rejection(Reason.UNIT_MISMATCH, str(exc)) from None
-    if indicator.nonnegative and value < 0:
-        raise Rejection(Reason.NEGATIVE_VALUE, f"{indicator.id} cannot be negative (value {event.value!r})")
+    as_of = _as_of(event.as_of, received_at)
     day = as_of.astimezone(VN_TZ).date()
+    plan_year = _plan_year(event.plan_year, indicator, day)
+    value = _value(event.value, event.unit, indicator)
     reg = registry()
     try:
         province = reg.resolve(event.province, on=day)
+        former = reg.former_part(event.province, on=day) if event.mode == "ytd" else None
     except UnknownProvinceError as exc:
         raise Rejection(Reason.UNKNOWN_PROVINCE, str(exc)) from None
-    year, quarter = quarter_of(as_of)
+    if former is not None:
+        raise Rejection(
+            Reason.FORMER_PROVINCE,
+            f"{former.name} became part of {province.name} on {former.valid_to}; a year-to-date figure must cover "
+            f"the whole province: send it for {province.name} (or send this territory's increments with mode delta)",
+        )
+    year, quarter = (plan_year, PLAN_TAIL_QUARTER) if plan_year < day.year else quarter_of(as_of)
     return IndicatorUpdate(
         event_id=event.event_id,
         revision=event.revision,
@@ -125,6 +118,89 @@ def normalise(raw: bytes | None, origin: Origin, received_at: datetime) -> Indic
         origin=origin,
         received_at=received_at,
     )
+
+
+def _decode(raw: bytes | None) -> FeedEvent:
+    if raw is None:
+        raise Rejection(Reason.NOT_JSON, "the message has no value (null)")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise Rejection(Reason.TOO_LARGE, f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+    try:
+        return validate_event(decode_json(raw))
+    except DuplicateKeyError as exc:
+        raise Rejection(Reason.DUPLICATE_KEY, str(exc)) from None
+    except InexactNumberError as exc:
+        raise Rejection(Reason.INVALID_NUMBER, str(exc)) from None
+    except DecodeError as exc:
+        raise Rejection(Reason.NOT_JSON, str(exc)) from None
+    except SchemaError as exc:
+        raise Rejection(Reason(exc.code), str(exc)) from None
+
+
+def _as_of(text: str, received_at: datetime) -> datetime:
+    try:
+        as_of = parse_as_of(text)
+    except DateError as exc:
+        raise Rejection(Reason.IMPOSSIBLE_DATE, str(exc)) from None
+    if as_of.year < MIN_YEAR:
+        raise Rejection(Reason.IMPOSSIBLE_DATE, f"as_of {text} is before {MIN_YEAR}")
+    if as_of > received_at + FUTURE_TOLERANCE:
+        raise Rejection(
+            Reason.IMPOSSIBLE_DATE,
+            f"as_of {text} is more than a day after the broker received the event ({received_at:%Y-%m-%d})",
+        )
+    return as_of
+
+
+def _plan_year(given: int | None, indicator: Indicator, day: date) -> int:
+    """The plan year of a figure dated ``day`` (Vietnam): ``given`` if allowed, else the year of ``day``."""
+    if given is None or given == day.year:
+        return day.year
+    if given > day.year:
+        raise Rejection(Reason.INVALID_FIELD, f"plan_year {given} is after the year of as_of ({day.isoformat()})")
+    if given < day.year - 1:
+        raise Rejection(
+            Reason.INVALID_FIELD,
+            f"plan_year {given} is too old for as_of {day.isoformat()}: at most one year before the as_of year",
+        )
+    end = indicator.plan_year_end(given)
+    if end.year == given:
+        raise Rejection(
+            Reason.INVALID_FIELD,
+            f"plan_year {given} of {indicator.id} ended on {end.isoformat()}, before as_of {day.isoformat()}; "
+            "only public investment disbursement runs past 31 December",
+        )
+    if day > end:
+        raise Rejection(
+            Reason.INVALID_FIELD,
+            f"plan_year {given} of {indicator.id} ended on {end.isoformat()}, before as_of {day.isoformat()}",
+        )
+    return given
+
+
+def _value(raw: int | float | str, unit_text: str, indicator: Indicator) -> Decimal:
+    try:
+        unit = lookup_unit(unit_text)
+    except UnknownUnitError as exc:
+        raise Rejection(Reason.UNKNOWN_UNIT, str(exc)) from None
+    if isinstance(raw, float) and abs(raw) >= _EXACT_FLOAT_LIMIT:
+        raise Rejection(
+            Reason.INVALID_NUMBER,
+            f"value {raw!r} is too large for an exact JSON number; send numbers of 2^53 or more as strings",
+        )
+    try:
+        value = indicator.convert(parse_number(raw, unit.lang), unit)
+        indicator.check_whole(value)
+    except FractionalCountError as exc:
+        raise Rejection(Reason.INVALID_NUMBER, f"value {raw!r}: {exc}") from None
+    except NumberError as exc:
+        reason = Reason.AMBIGUOUS_NUMBER if exc.code == "ambiguous_number" else Reason.INVALID_NUMBER
+        raise Rejection(reason, f"value {raw!r}: {exc}") from None
+    except UnitMismatchError as exc:
+        raise Rejection(Reason.UNIT_MISMATCH, str(exc)) from None
+    if indicator.nonnegative and value < 0:
+        raise Rejection(Reason.NEGATIVE_VALUE, f"{indicator.id} cannot be negative (value {raw!r})")
+    return value
 
 
 class Seen(StrEnum):

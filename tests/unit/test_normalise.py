@@ -164,15 +164,15 @@ VALID: dict[str, tuple[dict[str, Any], str, Decimal, tuple[int, int], str]] = {
         (2025, 3),
         "24",
     ),
-    "pre-merger name after the merger": (
-        {"province": "Bắc Giang", "as_of": "2025-09-01"},
+    "pre-merger name after the merger, delta": (
+        {"province": "Bắc Giang", "as_of": "2025-09-01", "mode": "delta"},
         "24@2025-07-01",
         Decimal("4680e9"),
         (2025, 3),
         "24",
     ),
-    "merged away at the first Vietnam minute": (
-        {"province": "Hải Dương", "as_of": "2025-06-30T17:00:00Z"},
+    "merged away at the first Vietnam minute, delta": (
+        {"province": "Hải Dương", "as_of": "2025-06-30T17:00:00Z", "mode": "delta"},
         "31@2025-07-01",
         Decimal("4680e9"),
         (2025, 3),
@@ -244,6 +244,11 @@ BAD: dict[Reason, list[bytes | None]] = {
         ev(value=12, unit="ha"),
         ev(indicator="investment_attracted"),
         ev(indicator="new_jobs", value=3, unit="%"),
+        ev(indicator="new_jobs", value=30, unit="doanh nghiệp"),
+        ev(indicator="new_enterprises", value=30, unit="people"),
+        ev(indicator="new_enterprises", value=30, unit="lao động"),
+        ev(indicator="site_clearance_households", value=30, unit="enterprises"),
+        ev(indicator="new_enterprises", value=30, unit="hộ"),
     ],
     Reason.NEGATIVE_VALUE: [ev(value=-5), ev(value="-4.680"), ev(indicator="new_jobs", value="−12", unit="người")],
     Reason.AMBIGUOUS_NUMBER: [
@@ -256,12 +261,26 @@ BAD: dict[Reason, list[bytes | None]] = {
         ev(value=10**25),
         ev(value="1.2.3,4,5"),
         ev(value=1e300),
+        b'{"value": 1e-400, ' + ev(value=None)[1:],
+        ev(indicator="new_enterprises", value="1.234", unit="enterprises"),
+        ev(indicator="new_enterprises", value=0.5, unit="enterprises"),
+        ev(indicator="site_clearance_households", value="12,5", unit="hộ"),
+    ],
+    Reason.DUPLICATE_KEY: [
+        ev()[:-1] + ', "unit": "nghìn tỷ đồng"}'.encode(),
+        ev(meta={"a": 1})[:-2] + b', "a": 2}}',
+    ],
+    Reason.FORMER_PROVINCE: [
+        ev(province="Bắc Giang", as_of="2025-09-30"),
+        ev(province="27", as_of="2025-09-30"),
     ],
 }
+#: Reasons other workers dead-letter with; ``normalise`` never gives them.
+NOT_FROM_NORMALISE = {Reason.IMPLAUSIBLE_VALUE}
 
 
 def test_every_reason_has_cases() -> None:
-    assert set(BAD) == set(Reason)
+    assert set(BAD) == set(Reason) - NOT_FROM_NORMALISE
 
 
 @pytest.mark.parametrize(
@@ -550,3 +569,150 @@ def test_triage_never_raises_and_sorts_every_message_once(
     for identity, (revision, index) in out.remember.items():
         carrier = next(u for i, u, _ in out.accepted if i == index)
         assert (carrier.identity, carrier.revision) == (identity, revision)
+
+
+# --- figures you can trust ---------------------------------------------------------------------------------------
+
+
+def test_duplicate_key_names_the_key() -> None:
+    rejected = rejection(ev()[:-1] + ', "unit": "nghìn tỷ đồng"}'.encode())
+    assert rejected.reason is Reason.DUPLICATE_KEY and "'unit'" in rejected.message
+
+
+def test_case_variant_key_is_an_ignored_unknown_field() -> None:
+    assert norm(ev(Unit="nghìn tỷ đồng")).value == Decimal("4680e9")
+
+
+@pytest.mark.parametrize(
+    ("indicator", "value", "unit"),
+    [
+        ("new_enterprises", "1.234", "enterprises"),  # English notation: 1.234 enterprises
+        ("new_enterprises", 0.5, "enterprises"),
+        ("new_jobs", "8.900,5", "lao động"),
+        ("site_clearance_households", "0,5", "hộ"),
+    ],
+)
+def test_counts_take_whole_numbers_only(indicator: str, value: object, unit: str) -> None:
+    rejected = rejection(ev(indicator=indicator, value=value, unit=unit))
+    assert rejected.reason is Reason.INVALID_NUMBER and "whole numbers only" in rejected.message
+
+
+@pytest.mark.parametrize(
+    ("indicator", "value", "unit", "expected"),
+    [
+        ("new_enterprises", "1.234", "doanh nghiệp", Decimal(1234)),  # Vietnamese notation: 1.234 is 1234
+        ("new_enterprises", 310, "doanh nghiệp", Decimal(310)),
+        ("new_enterprises", 310.0, "businesses", Decimal(310)),
+        ("new_jobs", "8.900", "lao động", Decimal(8900)),
+        ("new_jobs", 8900, "people", Decimal(8900)),
+        ("new_jobs", 8900, "việc làm", Decimal(8900)),
+        ("new_jobs", 12, "cái", Decimal(12)),
+        ("site_clearance_households", 40, "count", Decimal(40)),
+    ],
+)
+def test_counts_in_units_that_count_the_same_things(
+    indicator: str, value: object, unit: str, expected: Decimal
+) -> None:
+    assert norm(ev(indicator=indicator, value=value, unit=unit)).value == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "indicator"), [("-0", "state_budget_revenue"), (-0.0, "grdp_growth"), ("-0,0", "grdp_growth")]
+)
+def test_no_negative_zero(value: object, indicator: str) -> None:
+    update = norm(ev(value=value, indicator=indicator, unit="%" if indicator == "grdp_growth" else "tỷ đồng"))
+    assert update.value == 0 and not update.value.is_signed()
+    assert b'"-0' not in update.encode()
+
+
+def test_underflowing_json_number_is_invalid_not_zero() -> None:
+    rejected = rejection(ev(value=None)[:-1] + b', "value": 1e-400}')
+    assert rejected.reason is Reason.INVALID_NUMBER and "1e-400" in rejected.message
+
+
+@pytest.mark.parametrize("value", ["1E5", "1e-400", "4,68e3"])
+def test_exponents_in_number_text_are_not_numbers(value: str) -> None:
+    assert rejection(ev(value=value)).reason is Reason.INVALID_NUMBER
+
+
+# --- former provinces after the merger ----------------------------------------------------------------------------
+
+
+def test_ytd_for_a_former_part_of_a_merged_province_is_refused() -> None:
+    rejected = rejection(ev(province="Bắc Giang", as_of="2025-09-30"))
+    assert rejected.reason is Reason.FORMER_PROVINCE
+    assert rejected.message == (
+        "Bắc Giang became part of Bắc Ninh on 2025-07-01; a year-to-date figure must cover the whole province: "
+        "send it for Bắc Ninh (or send this territory's increments with mode delta)"
+    )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"province": "Bắc Giang", "as_of": "2025-09-30", "mode": "delta"},
+        {"province": "27", "as_of": "2025-09-30", "mode": "delta"},
+        {"province": "Bắc Ninh", "as_of": "2025-09-30"},
+        {"province": "24", "as_of": "2025-09-30"},
+        {"province": "Lạng Sơn", "as_of": "2025-09-30"},
+        {"province": "Thừa Thiên Huế", "as_of": "2025-09-30"},
+        {"province": "Bắc Giang", "as_of": "2025-06-30"},
+    ],
+)
+def test_names_that_cover_their_whole_province_are_fine(fields: dict[str, str]) -> None:
+    update = norm(ev(**fields))
+    assert update.value == Decimal("4680e9")
+
+
+@pytest.mark.parametrize("province", ["2.4", "2 4", "T 24", "1,2"])
+def test_numeric_junk_is_an_unknown_province(province: str) -> None:
+    assert rejection(ev(province=province)).reason is Reason.UNKNOWN_PROVINCE
+
+
+# --- plan year: 13 months for disbursement --------------------------------------------------------------------------
+
+DISBURSED = {"indicator": "public_investment_disbursed", "province": "Lạng Sơn", "value": "2.905,5"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "period"),
+    [
+        ({"as_of": "2025-01-31", "plan_year": 2024}, (2024, 5)),
+        ({"as_of": "2025-01-01T00:00:00+07:00", "plan_year": 2024}, (2024, 5)),
+        ({"as_of": "2024-12-31T17:30:00Z", "plan_year": 2024}, (2024, 5)),  # 1 January 2025 in Vietnam
+        ({"as_of": "2025-01-31"}, (2025, 1)),  # default: the as_of year
+        ({"as_of": "2025-01-31", "plan_year": 2025}, (2025, 1)),
+        ({"as_of": "2024-12-31", "plan_year": 2024}, (2024, 4)),
+        ({"as_of": "2024-12-31T16:59:59Z", "plan_year": 2024}, (2024, 4)),
+    ],
+)
+def test_plan_year_of_disbursement(fields: dict[str, Any], period: tuple[int, int]) -> None:
+    update = norm(ev(**DISBURSED, **fields))
+    assert (update.year, update.quarter) == period
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({**DISBURSED, "as_of": "2025-02-15", "plan_year": 2024}, "ended on 2025-01-31"),
+        ({**DISBURSED, "as_of": "2025-02-01", "plan_year": 2024}, "ended on 2025-01-31"),
+        ({**DISBURSED, "as_of": "2025-01-31", "plan_year": 2023}, "too old"),
+        ({**DISBURSED, "as_of": "2025-01-31", "plan_year": 2026}, "after the year of as_of"),
+        ({"as_of": "2025-01-15", "plan_year": 2024}, "only public investment disbursement"),
+        ({"indicator": "new_jobs", "unit": "người", "value": 5, "as_of": "2025-01-15", "plan_year": 2024}, "ended"),
+    ],
+)
+def test_impossible_plan_years(fields: dict[str, Any], words: str) -> None:
+    rejected = rejection(ev(**fields))
+    assert rejected.reason is Reason.INVALID_FIELD and words in rejected.message
+    assert "plan_year" in rejected.message
+
+
+@pytest.mark.parametrize("plan_year", ["2024", 2024.0, True, 1800, 3000])
+def test_plan_year_is_a_strict_integer(plan_year: object) -> None:
+    assert rejection(ev(plan_year=plan_year)).reason in {Reason.WRONG_TYPE, Reason.INVALID_FIELD}
+
+
+def test_lower_case_z_is_accepted() -> None:
+    update = norm(ev(as_of="2024-03-31T10:00:00z"))
+    assert update.as_of == datetime(2024, 3, 31, 10, tzinfo=UTC)
