@@ -23,6 +23,8 @@ JSON_LINES_SUFFIXES: Final = frozenset({".jsonl", ".ndjson", ".json"})
 CSV_SUFFIXES: Final = frozenset({".csv"})
 
 _BOM: Final = b"\xef\xbb\xbf"
+#: Integer fields of the schema: a cell of digits becomes a JSON integer (anything else stays text and is refused).
+_INTEGER_FIELDS: Final = frozenset({"revision", "plan_year"})
 _REQUIRED: Final = frozenset(name for name, field in FeedEvent.model_fields.items() if field.is_required())
 
 
@@ -43,9 +45,10 @@ def read_feed_file(path: Path) -> Iterator[FeedRecord]:
 
     JSON lines: every non-blank line unchanged (line terminator and a leading UTF-8 BOM removed).
     CSV (UTF-8, BOM allowed): every non-blank row as a JSON object of its cells, ``value`` kept as text,
-    ``revision`` as an integer when it is digits, empty cells of optional columns left out. A row with more
-    or fewer cells than the header is published as a JSON array of its cells, so it reaches the dead-letter
-    topic (``not_an_object``) with its content instead of being misread.
+    ``revision`` and ``plan_year`` as integers when they are digits, empty cells of optional columns left out.
+    A row with more or fewer cells than the header is published as a JSON array of its cells, so it reaches the
+    dead-letter topic (``not_an_object``) with its content instead of being misread. Column names are
+    case-sensitive like JSON keys (``Unit`` is not ``unit``); a name twice in the header is refused.
     """
     path = Path(path)
     reader = _reader_for(path)
@@ -136,7 +139,7 @@ def _read_csv(path: Path) -> Iterator[FeedRecord]:
             continue
         event: dict[str, str | int] = {}
         for name, cell in zip(header, cells, strict=True):
-            if name == "revision" and cell.strip().isascii() and cell.strip().isdigit():
+            if name in _INTEGER_FIELDS and cell.strip().isascii() and cell.strip().isdigit():
                 event[name] = int(cell)
             elif cell or name in _REQUIRED:
                 event[name] = cell

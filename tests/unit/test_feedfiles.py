@@ -145,3 +145,33 @@ def test_empty_files_have_no_records(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"\n\n")
         assert list(read_feed_file(tmp_path / name)) == []
         assert count_records(tmp_path / name) == 0
+
+
+def test_csv_plan_year_of_digits_is_an_integer(tmp_path: Path) -> None:
+    path = tmp_path / "feed.csv"
+    path.write_text(
+        "event_id,province,indicator,as_of,value,unit,mode,plan_year\n"
+        'a,Lạng Sơn,public_investment_disbursed,2025-01-31,"2.905,5",tỷ đồng,ytd,2024\n'
+        'b,Lạng Sơn,public_investment_disbursed,2025-01-31,"2.905,5",tỷ đồng,ytd,\n'
+        'c,Lạng Sơn,public_investment_disbursed,2025-01-31,"2.905,5",tỷ đồng,ytd,năm 2024\n',
+        encoding="utf-8",
+    )
+    first, second, third = (orjson.loads(r.value) for r in read_feed_file(path))
+    assert first["plan_year"] == 2024
+    assert validate_event(first).plan_year == 2024
+    assert "plan_year" not in second
+    assert third["plan_year"] == "năm 2024"  # kept as text: the ingest worker rejects it (wrong_type)
+
+
+def test_csv_header_is_case_sensitive_like_json_keys(tmp_path: Path) -> None:
+    path = tmp_path / "feed.csv"
+    path.write_text("event_id,Unit,unit\na,nghìn tỷ đồng,tỷ đồng\n", encoding="utf-8")
+    (record,) = read_feed_file(path)
+    assert orjson.loads(record.value) == {"event_id": "a", "Unit": "nghìn tỷ đồng", "unit": "tỷ đồng"}
+
+
+def test_csv_header_duplicate_after_trimming(tmp_path: Path) -> None:
+    path = tmp_path / "feed.csv"
+    path.write_text("event_id,unit, unit\na,đồng,nghìn tỷ đồng\n", encoding="utf-8")
+    with pytest.raises(FeedFileError, match="names column 'unit' twice"):
+        list(read_feed_file(path))
