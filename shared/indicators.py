@@ -234,7 +234,16 @@ _ENTRIES: Final = (
     ),
 )
 
-CATALOGUE: Final[Mapping[str, Indicator]] = MappingProxyType({i.id: i for i in _ENTRIES})
+
+def _catalogue(entries: tuple[Indicator, ...]) -> Mapping[str, Indicator]:
+    by_id: dict[str, Indicator] = {}
+    for entry in entries:
+        if by_id.setdefault(entry.id, entry) is not entry:
+            raise ValueError(f"indicator id {entry.id!r} is catalogued twice")
+    return MappingProxyType(by_id)
+
+
+CATALOGUE: Final[Mapping[str, Indicator]] = _catalogue(_ENTRIES)
 
 
 def get_indicator(id: str) -> Indicator:

@@ -239,6 +239,8 @@ class ProvinceRegistry:
         for key, found in names.items():
             _check_disjoint(found, f"name key {key!r}")
         codes = {code.lstrip("0") or "0": found for code, found in self._by_code.items()}
+        if clash := sorted(names.keys() & (self._by_code.keys() | codes.keys())):
+            raise ValueError(f"name keys {clash} clash with province codes")
         self._index: dict[str, tuple[Province, ...]] = {**names, **self._by_code, **codes}
 
         self._current = tuple(unit for unit in self._all if unit.valid_on(MERGER_DATE))

@@ -1,11 +1,13 @@
 """Indicator catalogue: stable ids, kinds, dimensions and exact unit conversion."""
 
+from datetime import date
 from decimal import Decimal, localcontext
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared import indicators
 from shared.indicators import (
     CATALOGUE,
     FractionalCountError,
@@ -215,3 +217,16 @@ def test_mismatch_message_says_what_is_counted() -> None:
 def test_convert_never_gives_negative_zero() -> None:
     assert not get_indicator("grdp_growth").convert(Decimal("-0.0"), lookup_unit("%")).is_signed()
     assert not get_indicator("state_budget_revenue").convert(Decimal("-0"), lookup_unit("tỷ đồng")).is_signed()
+
+
+def test_plan_year_end() -> None:
+    assert get_indicator("public_investment_disbursed").plan_year_end(2024) == date(2025, 1, 31)
+    for indicator in CATALOGUE.values():
+        if indicator.id != "public_investment_disbursed":
+            assert indicator.plan_year_end(2024) == date(2024, 12, 31), indicator.id
+
+
+def test_a_catalogued_twice_id_is_refused() -> None:
+    entry = CATALOGUE["grdp"]
+    with pytest.raises(ValueError, match="catalogued twice"):
+        indicators._catalogue((entry, entry))
