@@ -238,8 +238,9 @@ _ENTRIES: Final = (
 def _catalogue(entries: tuple[Indicator, ...]) -> Mapping[str, Indicator]:
     by_id: dict[str, Indicator] = {}
     for entry in entries:
-        if by_id.setdefault(entry.id, entry) is not entry:
+        if entry.id in by_id:
             raise ValueError(f"indicator id {entry.id!r} is catalogued twice")
+        by_id[entry.id] = entry
     return MappingProxyType(by_id)
 
 
