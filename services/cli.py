@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
-from datetime import date
+from collections.abc import Coroutine
+from datetime import date, datetime
+from enum import StrEnum
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
 
 from services.alert.plans_cli import PlansError, plans_app
-from services.ingest.cli import dlq_app, publish
+from services.ingest.cli import BootstrapOpt, dlq_app, publish
 from services.localkafka import BrokerError, LocalBroker
 from shared.config import KafkaSettings
-from shared.topics import PROJECT_TOPICS, ensure_topics
+from shared.topics import FEED_PREFIX, PROJECT_TOPICS, TopicSpec, ensure_topics
+
+if TYPE_CHECKING:
+    from shared.faustapp import WorkerSettings
 
 S = TypeVar("S", bound=KafkaSettings)
+W = TypeVar("W", bound="WorkerSettings")
+T = TypeVar("T")
 
 app = typer.Typer(
     name="tiendo",
@@ -48,17 +56,83 @@ def load_settings(cls: type[S], **overrides: object) -> S:
     from pydantic import ValidationError
 
     try:
-        return cls(**{k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         raise CliError(f"invalid settings: {problems}") from None
+    if problem := _bootstrap_problem(settings.bootstrap_servers):
+        raise CliError(f"invalid settings: bootstrap_servers: {problem}")
+    return settings
 
 
-BootstrapOpt = Annotated[
-    str | None, typer.Option("--bootstrap-servers", help="Kafka host:port list [env TIENDO_BOOTSTRAP_SERVERS].")
-]
+def _bootstrap_problem(servers: str) -> str | None:
+    """What is wrong with a ``host:port,host:port`` list (a port defaults to 9092), or None."""
+    entries = [entry.strip() for entry in servers.split(",") if entry.strip()]
+    if not entries:
+        return f"{servers!r} names no broker (host:port, comma-separated)"
+    for entry in entries:
+        host, colon, port = entry.rpartition(":") if not entry.endswith("]") else (entry, "", "")
+        if not colon:
+            host, port = entry, "9092"
+        if not host.strip("[]") or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+            return f"{entry!r} is not host:port (a port is 1-65535)"
+    return None
+
+
+def worker_settings(cls: type[W], **overrides: object) -> W:
+    """A worker's settings (see :func:`load_settings`) with a log level the worker can use, else one line."""
+    settings = load_settings(cls, **overrides)
+    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
+        raise CliError(
+            f"--log-level / TIENDO_LOG_LEVEL: unknown log level {settings.log_level!r}: "
+            "use DEBUG, INFO, WARNING or ERROR"
+        )
+    return settings
+
+
+def kafka_error(settings: KafkaSettings, exc: BaseException) -> CliError:
+    """The one line for a Kafka cluster that could not be reached or refused a request (no Python repr)."""
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    if isinstance(exc, KafkaConnectionError):
+        reason = "no broker answered"
+    elif isinstance(exc, KafkaTimeoutError):
+        reason = "timed out"
+    else:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+    return CliError(f"cannot reach Kafka at {settings.bootstrap_servers} ({reason})")
+
+
+def run_kafka(settings: KafkaSettings, work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(work)``: an unreachable or refusing cluster, or a refused topic, becomes one CliError line."""
+    from aiokafka.errors import KafkaError
+
+    from shared.topics import TopicError
+
+    try:
+        return asyncio.run(work)
+    except TopicError as exc:
+        raise CliError(str(exc)) from None
+    except KafkaError as exc:
+        raise kafka_error(settings, exc) from None
+
+
+def feed_spec(name: str, partitions: int = 1, *, option: str = "") -> TopicSpec:
+    """The feed topic ``feed.<name>`` for a name given on the command line; CliError for an empty or bad name."""
+    from shared.topics import feed_topic
+
+    where = f"{option}: " if option else ""
+    try:
+        spec = feed_topic(name, partitions)
+    except ValueError as exc:
+        raise CliError(f"{where}{exc}") from None
+    if spec.name == FEED_PREFIX:
+        raise CliError(f"{where}the feed name is empty: give one, e.g. bac-giang (topic feed.bac-giang)")
+    return spec
+
+
 WebPortOpt = Annotated[int | None, typer.Option("--web-port", help="HTTP port for /metrics and /health.")]
 LogLevelOpt = Annotated[str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
 
@@ -109,10 +183,10 @@ def kafka_status() -> None:
 
 
 @topics_app.command("create")
-def topics_create() -> None:
+def topics_create(bootstrap_servers: BootstrapOpt = None) -> None:
     """Create every project topic that does not exist yet (idempotent)."""
-    settings = load_settings(KafkaSettings)
-    created = asyncio.run(ensure_topics(settings, PROJECT_TOPICS))
+    settings = load_settings(KafkaSettings, bootstrap_servers=bootstrap_servers)
+    created = run_kafka(settings, ensure_topics(settings, PROJECT_TOPICS))
     for spec in PROJECT_TOPICS:
         name = settings.topic(spec.name)
         typer.echo(f"{name:<30} {spec.partitions:>2} partitions  {'created' if name in created else 'exists'}")
@@ -125,17 +199,9 @@ def topics_create_feed(
     bootstrap_servers: BootstrapOpt = None,
 ) -> None:
     """Create a province's feed topic feed.<name> if it does not exist (feed topics are never namespaced)."""
-    from shared.topics import TopicError, feed_topic
-
-    try:
-        spec = feed_topic(name, partitions)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    spec = feed_spec(name, partitions)
     settings = load_settings(KafkaSettings, bootstrap_servers=bootstrap_servers, namespace="")
-    try:
-        created = asyncio.run(ensure_topics(settings, (spec,)))
-    except TopicError as exc:
-        raise CliError(str(exc)) from None
+    created = run_kafka(settings, ensure_topics(settings, (spec,)))
     typer.echo(f"{spec.name:<30} {spec.partitions:>2} partitions  {'created' if created else 'exists'}")
 
 
@@ -153,7 +219,7 @@ def ingest(
     from services.ingest.settings import IngestSettings
     from shared.faustapp import run_worker
 
-    settings = load_settings(
+    settings = worker_settings(
         IngestSettings,
         bootstrap_servers=bootstrap_servers,
         topic_pattern=topic_pattern,
@@ -174,7 +240,7 @@ def aggregate(
     from services.aggregate.settings import AggregateSettings
     from shared.faustapp import run_worker
 
-    settings = load_settings(
+    settings = worker_settings(
         AggregateSettings, bootstrap_servers=bootstrap_servers, web_port=web_port, log_level=log_level
     )
     run_worker(create_app(settings), settings)
@@ -189,15 +255,31 @@ _HUMAN_UNITS = {
 }
 
 
+class TotalsView(StrEnum):
+    """The ``--view`` of ``tiendo totals``."""
+
+    UNIT = "unit"
+    CURRENT = "current"
+
+
 @app.command("totals")
 def totals(
     *,
     province: Annotated[str | None, typer.Option("--province", help="Province name (any spelling) or code.")] = None,
     indicator: Annotated[str | None, typer.Option("--indicator", help="Indicator id ('tiendo indicators').")] = None,
-    year: Annotated[int | None, typer.Option("--year", help="Year, 2000-2999.")] = None,
-    quarter: Annotated[int | None, typer.Option("--quarter", help="Quarter, 1-4.")] = None,
+    year: Annotated[int | None, typer.Option("--year", min=2000, max=2999, help="Year, 2000-2999.")] = None,
+    quarter: Annotated[
+        int | None,
+        typer.Option(
+            "--quarter",
+            min=1,
+            max=5,
+            help="Quarter, 1-4, or 5: Q4+, the January tail of the disbursement plan year (31 January next year).",
+        ),
+    ] = None,
     view: Annotated[
-        str | None, typer.Option("--view", help="unit: units as they were; current: rolled up after the merger.")
+        TotalsView | None,
+        typer.Option("--view", help="unit: units as they were; current: rolled up after the merger."),
     ] = None,
     url: Annotated[
         str, typer.Option("--url", envvar="TIENDO_AGGREGATE_URL", help="The aggregate worker's HTTP address.")
@@ -205,7 +287,13 @@ def totals(
     json: Annotated[bool, typer.Option("--json", help="Print the JSON rows.")] = False,
 ) -> None:
     """Show quarterly totals from the aggregate worker's totals API (GET /totals)."""
-    params = {"province": province, "indicator": indicator, "year": year, "quarter": quarter, "view": view}
+    params = {
+        "province": province,
+        "indicator": indicator,
+        "year": year,
+        "quarter": quarter,
+        "view": view.value if view else None,
+    }
     rows = _fetch_totals(url, {k: v for k, v in params.items() if v is not None})
     if json:
         echo_json(rows)
@@ -321,7 +409,7 @@ def alert(
     from services.alert.settings import AlertSettings
     from shared.faustapp import run_worker
 
-    settings = load_settings(
+    settings = worker_settings(
         AlertSettings,
         bootstrap_servers=bootstrap_servers,
         alertmanager_urls=",".join(alertmanager_url) if alertmanager_url else None,
@@ -381,6 +469,7 @@ def replay_cmd(
     bootstrap_servers: BootstrapOpt = None,
 ) -> None:
     """Replay a history of feed events into the feed topics at N× speed, event time preserved."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from services.demo.replay import replay, timeline
@@ -393,9 +482,10 @@ def replay_cmd(
         messages = timeline(source, topic_prefix)
     except FeedFileError as exc:
         raise CliError(str(exc)) from None
-    with Progress(transient=True) as bar:
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(f"replaying {source}", total=len(messages))
-        sent = asyncio.run(replay(settings, messages, speed or None, lambda n: bar.update(task, completed=n)))
+        sent = run_kafka(settings, replay(settings, messages, speed or None, lambda n: bar.update(task, completed=n)))
     typer.echo(f"replayed {sent} events from {source}")
 
 
@@ -410,14 +500,17 @@ def schema() -> None:
 @provinces_app.command("resolve")
 def provinces_resolve(
     name: Annotated[str, typer.Argument(help="A province name in any spelling, or its code.")],
-    on: Annotated[str | None, typer.Option(help="Date (YYYY-MM-DD) the name applies to; today if unset.")] = None,
+    on: Annotated[
+        str | None, typer.Option(help="Date (YYYY-MM-DD) the name applies to; today in Vietnam if unset.")
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Resolve a province name or code to the unit valid on a date, and the current unit it rolls up to."""
     from shared.provinces import UnknownProvinceError, registry
+    from shared.vntime import VN_TZ
 
     try:
-        day = date.fromisoformat(on) if on else date.today()
+        day = date.fromisoformat(on) if on else datetime.now(VN_TZ).date()
     except ValueError as exc:
         raise CliError(f"--on: {on!r} is not a date (YYYY-MM-DD)") from exc
     reg = registry()
@@ -445,8 +538,9 @@ def provinces_resolve(
 @app.command("indicators")
 def indicators(json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the indicator catalogue."""
+    from rich import box
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from shared.indicators import CATALOGUE
 
@@ -466,14 +560,28 @@ def indicators(json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     if json:
         echo_json(rows)
         return
-    table = Table("id", "tên (vi)", "name (en)", "kind", "base unit", "cadence (days)")
+    # Ids are what users type: never cut, whatever the terminal width; the names (Vietnamese above English)
+    # take the room left and wrap.
+    table = Table(
+        Column("id", no_wrap=True, min_width=max(len(r["id"]) for r in rows)),
+        Column("name (vi / en)", ratio=1, overflow="fold"),
+        Column("kind", no_wrap=True),
+        Column("base\nunit", no_wrap=True),
+        Column("cadence\n(days)", no_wrap=True, justify="right"),
+        box=box.SIMPLE_HEAD,
+    )
     for r in rows:
-        table.add_row(r["id"], r["name_vi"], r["name_en"], r["kind"], r["base_unit"], str(r["cadence_days"]))
+        name = f"{r['name_vi']}\n{r['name_en']}"
+        table.add_row(r["id"], name, r["kind"], r["base_unit"], str(r["cadence_days"]))
     Console().print(table)
 
 
 def main() -> None:
     """Console-script entry point: errors are one line on stderr and a non-zero exit, never a traceback."""
+    # The error line says what failed; without this, Kafka clients' own warnings (a refused connection, an
+    # unclosed client) reach stderr through logging's last resort. Workers configure real handlers.
+    for name in ("aiokafka", "asyncio"):
+        logging.getLogger(name).addHandler(logging.NullHandler())
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as exc:  # click's usage and parameter errors, as vendored by typer

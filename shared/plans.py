@@ -252,11 +252,11 @@ def load_plan_file(path: Path) -> list[Plan]:
 
     Raises only PlanFileError, also for a file that cannot be read (missing, a folder, not UTF-8, too large).
     """
+    text = _read_text(path)
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".csv"):
         shown = repr(suffix) if suffix else "(no suffix)"
         raise PlanFileError(path, [PlanRowError(0, f"unsupported plan file type {shown} (.yaml, .yml, .csv)")])
-    text = _read_text(path)
     rows, errors = _yaml_rows(text) if suffix in (".yaml", ".yml") else _csv_rows(text)
     if not rows and not errors:
         errors = [PlanRowError(0, "no plans in the file")]

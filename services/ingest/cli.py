@@ -36,8 +36,9 @@ dlq_app = typer.Typer(
     no_args_is_help=True,
 )
 
+#: ``--bootstrap-servers`` of every command that talks to Kafka (help texts are plain text: no markup escapes).
 BootstrapOpt = Annotated[
-    str | None, typer.Option("--bootstrap-servers", help="Kafka host:port list \\[env TIENDO_BOOTSTRAP_SERVERS].")
+    str | None, typer.Option("--bootstrap-servers", help="Kafka host:port list [env TIENDO_BOOTSTRAP_SERVERS].")
 ]
 ReasonOpt = Annotated[
     list[str] | None,
@@ -67,15 +68,11 @@ def publish(
     Message values are the file's records (JSON lines byte for byte, CSV rows as JSON objects), without keys.
     Nothing is checked here: the ingest worker validates each event and dead-letters bad ones.
     """
-    from services.cli import CliError, load_settings
+    from services.cli import CliError, feed_spec, load_settings
     from shared.config import KafkaSettings
     from shared.feedfiles import FeedFileError, count_records, read_feed_file
-    from shared.topics import feed_topic
 
-    try:
-        name = feed_topic(topic).name
-    except ValueError as exc:
-        raise CliError(f"--topic: {exc}") from None
+    name = feed_spec(topic, option="--topic").name
     settings = load_settings(KafkaSettings, bootstrap_servers=bootstrap_servers)
     try:
         read_feed_file(file)  # checks the suffix and that the file exists, reads nothing
@@ -342,7 +339,7 @@ async def _partition_counts(settings: KafkaSettings, topics: list[str]) -> dict[
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError
 
-    from services.cli import CliError
+    from services.cli import kafka_error
 
     admin = AIOKafkaAdminClient(**settings.client_kwargs(), client_id="tiendo-cli")
     try:
@@ -351,7 +348,7 @@ async def _partition_counts(settings: KafkaSettings, topics: list[str]) -> dict[
         wanted = [t for t in topics if t in existing]
         described = await admin.describe_topics(wanted) if wanted else []
     except KafkaError as exc:
-        raise CliError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc!r}") from None
+        raise kafka_error(settings, exc) from None
     finally:
         await admin.close()
     return {d["topic"]: len(d["partitions"]) for d in described if d["error_code"] == 0 and d["partitions"]}
@@ -362,7 +359,7 @@ async def _start_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaPr
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
-    from services.cli import CliError
+    from services.cli import kafka_error
 
     producer = AIOKafkaProducer(
         **settings.client_kwargs(),
@@ -376,7 +373,7 @@ async def _start_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaPr
         await producer.start()
     except KafkaError as exc:
         await producer.stop()
-        raise CliError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc!r}") from None
+        raise kafka_error(settings, exc) from None
     return producer
 
 

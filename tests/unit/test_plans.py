@@ -305,8 +305,12 @@ def test_an_impossible_milestone_date_is_an_error(tmp_path: Path) -> None:
 
 
 def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
-    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    lines += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi", strict=True)]
+    # "Billion laughs" in plan rows: the last row's province is 9^9 strings once expanded.
+    lines = ["- {year: 2024, province: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]}"]
+    lines += [
+        f"- {{year: 2024, province: &{b} [{','.join([f'*{a}'] * 9)}]}}"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
     bomb = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
     assert bomb.stat().st_size < 600
     started = time.monotonic()
@@ -333,7 +337,10 @@ def test_yaml_nesting_and_size_are_bounded(tmp_path: Path) -> None:
         (lambda d: (d / "plans.yaml").mkdir() or d / "plans.yaml", (0, "is a folder, not a plan file")),
         (lambda d: write(d, "x.csv", "").with_suffix(".csv"), (0, "no plans in the file")),
         (lambda d: (d / "l.yaml").write_bytes(b"- {province: B\xe1c}\n") and d / "l.yaml", (1, "not UTF-8 text")),
-        (lambda d: write(d, "nul.yaml", "- {province: a\x00}\n"), (1, "not valid YAML: character U+0000: special characters are not allowed")),
+        (
+            lambda d: write(d, "nul.yaml", "- {province: a\x00}\n"),
+            (1, "not valid YAML: character U+0000: special characters are not allowed"),
+        ),
         (
             lambda d: write(d, "q.csv", HEADER + 'Bắc Giang,new_jobs,2024,central,"30000,jobs,,,\nx,y\n'),
             (2, 'a quoted cell is never closed: its opening " has no closing "'),
