@@ -7,8 +7,10 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shared.alerting import BEHIND_PLAN, FEED_STALE, AlertState
+from shared.alerting import BEHIND_PLAN, FEED_STALE, IMPLAUSIBLE, NO_REPORT, AlertState
 from shared.metrics import WorkerMetrics
+
+RULES = (BEHIND_PLAN, FEED_STALE, NO_REPORT, IMPLAUSIBLE)
 
 
 class AlertMetrics:
@@ -33,13 +35,13 @@ class AlertMetrics:
         )
         self.ratio = Gauge(
             "tiendo_alert_progress_ratio",
-            "Year-to-date progress / expected progress per province code, indicator and plan basis (1 = on plan).",
+            "Latest reading / progress expected at its date, per province code, indicator, plan basis (1 = on plan).",
             ["province", "indicator", "plan_basis"],
             registry=registry,
         )
         self.expected_fraction = Gauge(
             "tiendo_alert_expected_progress_ratio",
-            "Fraction of the yearly target expected by now on the plan's curve.",
+            "Fraction of the yearly target expected on the plan's curve by the date of the latest reading.",
             ["province", "indicator", "plan_basis"],
             registry=registry,
         )
@@ -49,13 +51,13 @@ class AlertMetrics:
             ["province", "indicator", "plan_basis"],
             registry=registry,
         )
-        for rule in (BEHIND_PLAN, FEED_STALE):
+        for rule in RULES:
             self.evaluations.labels(rule)
             for severity in ("warning", "critical"):
                 self.firing.labels(rule, severity)
 
     def count_firing(self, states: Iterable[AlertState]) -> None:
         tally = Tally((s.key.rule, s.severity) for s in states if s.status == "firing")
-        for rule in (BEHIND_PLAN, FEED_STALE):
+        for rule in RULES:
             for severity in ("warning", "critical"):
                 self.firing.labels(rule, severity).set(tally[(rule, severity)])

@@ -19,9 +19,14 @@ class ThresholdSettings(BaseModel):
     critical: Decimal = Decimal("0.75")
     resolve_margin: Decimal = Decimal("0.05")
     min_elapsed_days: int = Field(20, ge=0, le=366)
+    implausible_factor: Decimal = Field(
+        Decimal(200), gt=1, description="Reading/expected beyond this (or its inverse) is a misread figure."
+    )
 
     def to_thresholds(self) -> Thresholds:
-        return Thresholds(self.warning, self.critical, self.resolve_margin, self.min_elapsed_days)
+        return Thresholds(
+            self.warning, self.critical, self.resolve_margin, self.min_elapsed_days, self.implausible_factor
+        )
 
 
 class AlertSettings(WorkerSettings):
