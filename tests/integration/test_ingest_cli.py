@@ -17,7 +17,7 @@ import pytest
 from shared.config import KafkaSettings
 from shared.deadletter import DeadLetter
 from shared.events import validate_event
-from shared.topics import DLQ, UPDATES
+from shared.topics import DLQ, PLANS, UPDATES
 from shared.updates import IndicatorUpdate, Origin
 from tests.integration.kafka_io import publish, read_until
 from tests.workers import ROOT, Worker
@@ -259,3 +259,23 @@ async def test_dlq_show_and_replay_letters_of_a_real_ingest_worker(
     # Replays can be narrowed down.
     out = ok(await tiendo(env, "dlq", "replay", "--dry-run", "--reason", "unit_mismatch"))
     assert out.splitlines()[0] == f"{ls}  1 event would be replayed"
+
+
+async def test_plans_and_topics_take_bootstrap_servers_and_skip_foreign_plan_records(
+    kafka_settings: KafkaSettings, env: dict[str, str], namespace: str, tmp_path: Path
+) -> None:
+    # The environment points at nothing: --bootstrap-servers alone must reach the broker.
+    down = {**env, "TIENDO_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+    flag = ["--bootstrap-servers", kafka_settings.bootstrap_servers]
+    out = ok(await tiendo(down, "topics", "create", *flag))
+    assert f"{namespace}{PLANS.name}" in out
+    plans = ROOT / "deploy" / "plans" / "example-2024.yaml"
+    assert ok(await tiendo(down, "plans", "load", str(plans), *flag)).strip() == f"loaded 12 plans from {plans}"
+    # A record that is no plan (another tool's, a broken one) is skipped with a warning, not a traceback.
+    await publish(kafka_settings, f"{namespace}{PLANS.name}", [b"{}"], key=b"not-a-plan")
+    result = await tiendo(down, "plans", "show", "--json", *flag)
+    shown = json_lines(ok(result))
+    assert len(shown) == 12 and {p["year"] for p in shown} == {2024}
+    assert result.stderr.strip() == "tiendo: warning: skipped 1 records of the plans topic that are not plans"
+    line = one_line_error(await tiendo(down, "plans", "show"))
+    assert line == "tiendo: error: cannot reach Kafka at 127.0.0.1:1 (no broker answered)"
