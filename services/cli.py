@@ -62,22 +62,35 @@ def load_settings(cls: type[S], **overrides: object) -> S:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         raise CliError(f"invalid settings: {problems}") from None
-    if problem := _bootstrap_problem(settings.bootstrap_servers):
-        raise CliError(f"invalid settings: bootstrap_servers: {problem}")
+    if problem := _bootstrap_problem(settings.bootstrap_servers) or _security_problem(settings):
+        raise CliError(f"invalid settings: {problem}")
     return settings
+
+
+def _security_problem(settings: KafkaSettings) -> str | None:
+    """What keeps the security settings from making a client (CA bundle, SASL credentials), or None."""
+    import ssl
+
+    if settings.security_protocol.startswith("SASL") and not (settings.sasl_username and settings.sasl_password):
+        return f"{settings.security_protocol} needs TIENDO_SASL_USERNAME and TIENDO_SASL_PASSWORD"
+    try:
+        settings.client_kwargs()  # loads the CA bundle for SSL
+    except (OSError, ssl.SSLError) as exc:
+        return f"ssl_cafile: cannot load the CA bundle {settings.ssl_cafile} ({exc.strerror or exc})"
+    return None
 
 
 def _bootstrap_problem(servers: str) -> str | None:
     """What is wrong with a ``host:port,host:port`` list (a port defaults to 9092), or None."""
     entries = [entry.strip() for entry in servers.split(",") if entry.strip()]
     if not entries:
-        return f"{servers!r} names no broker (host:port, comma-separated)"
+        return f"bootstrap_servers: {servers!r} names no broker (host:port, comma-separated)"
     for entry in entries:
         host, colon, port = entry.rpartition(":") if not entry.endswith("]") else (entry, "", "")
         if not colon:
             host, port = entry, "9092"
         if not host.strip("[]") or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
-            return f"{entry!r} is not host:port (a port is 1-65535)"
+            return f"bootstrap_servers: {entry!r} is not host:port (a port is 1-65535)"
     return None
 
 

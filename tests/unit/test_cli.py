@@ -21,7 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services import cli
+from services.alert.plans_cli import SHOWN_PROBLEMS, file_problems
 from shared.indicators import CATALOGUE
+from shared.plans import PlanFileError, load_plan_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "plans" / "example-2024.yaml"
@@ -91,6 +93,16 @@ CASES: dict[str, tuple[list[str], dict[str, str | bytes], str]] = {
         {},
         "'127.0.0.1:99999' is not host:port",
     ),
+    "ssl-cafile-missing": (
+        ["topics", "create"],
+        {},
+        "invalid settings: ssl_cafile: cannot load the CA bundle gone.pem (No such file or directory)",
+    ),
+    "sasl-without-credentials": (
+        ["dlq", "show"],
+        {},
+        "invalid settings: SASL_PLAINTEXT needs TIENDO_SASL_USERNAME and TIENDO_SASL_PASSWORD",
+    ),
     "ingest-log-level": (["ingest", "--log-level", "LOUD"], {}, "unknown log level 'LOUD'"),
     "aggregate-log-level": (["aggregate", "--log-level", "LOUD"], {}, "unknown log level 'LOUD'"),
     "alert-log-level": (["alert", "--log-level", "LOUD"], {}, "unknown log level 'LOUD'"),
@@ -131,6 +143,13 @@ CASES: dict[str, tuple[list[str], dict[str, str | bytes], str]] = {
 }
 
 
+#: Environment of the cases that need more than the unreachable broker.
+CASE_ENV: dict[str, dict[str, str]] = {
+    "ssl-cafile-missing": {"TIENDO_SECURITY_PROTOCOL": "SSL", "TIENDO_SSL_CAFILE": "gone.pem"},
+    "sasl-without-credentials": {"TIENDO_SECURITY_PROTOCOL": "SASL_PLAINTEXT"},
+}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     """Every case of CASES run as ``python -m services ...`` in a folder of its own, concurrently."""
@@ -140,7 +159,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
         cwd = tmp_path_factory.mktemp(case)
         for name, content in files.items():
             (cwd / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-        env = {**os.environ, "TIENDO_BOOTSTRAP_SERVERS": DOWN, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "TIENDO_BOOTSTRAP_SERVERS": DOWN, "PYTHONPATH": str(ROOT), **CASE_ENV.get(case, {})}
         started = time.monotonic()
         try:
             done = subprocess.run(
@@ -175,6 +194,17 @@ def test_an_alias_bomb_is_refused_at_once(runs: dict[str, Run]) -> None:
     assert len(BOMB) < 600
     result = runs["alias-bomb"]
     assert result.seconds < 10 and len(result.stderr) < 200, result
+
+
+def test_a_plan_file_with_many_problems_shows_the_first_hundred(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("province,indicator,year,basis,target,unit\n" + "Atlantis,new_jobs,2024,central,1,jobs\n" * 150)
+    with pytest.raises(PlanFileError) as caught:
+        load_plan_file(path)
+    heading, *lines, tail = file_problems(path, caught.value).splitlines()
+    assert heading == f"{path}: 150 problems, nothing loaded"
+    assert len(lines) == SHOWN_PROBLEMS and lines[0].startswith(f"{path}:2: unknown province 'Atlantis'")
+    assert tail == "... and 50 more problems"
 
 
 runner = CliRunner()
