@@ -376,3 +376,12 @@ def test_plan_year_is_documented_in_both_languages() -> None:
     field = event_json_schema()["properties"]["plan_year"]
     assert "Năm kế hoạch" in field["description"] and "Plan year" in field["description"]
     assert {"type": "integer", "minimum": 1900, "maximum": 2999} in field["anyOf"]
+
+
+def test_exact_check_works_at_any_depth_orjson_accepts() -> None:
+    assert decode_json(b"[" * 1000 + b"0.0" + b"]" * 1000) is not None  # beyond the stdlib parser's recursion
+    with pytest.raises(DuplicateKeyError):
+        decode_json(b'{"a":' * 1000 + b'1,"a":2' + b"}" * 1000)
+    with pytest.raises(InexactNumberError):
+        decode_json(b"[" * 1000 + b"1e-400" + b"]" * 1000)
+    assert decode_json(b'{"a":' * 1000 + b'1,"b":0.0' + b"}" * 1000) is not None
