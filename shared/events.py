@@ -407,7 +407,7 @@ def _walk_tokens(raw: bytes) -> None:
 
 
 def encode_json(obj: object) -> bytes:
-    """Serialise to JSON bytes: Decimal as a plain-notation string, pydantic models as objects.
+    """Serialise to JSON bytes: Decimal as a plain-notation string (zero unsigned), pydantic models as objects.
 
     date and datetime are written natively by orjson as ISO 8601 / RFC 3339 text.
     """
@@ -416,7 +416,7 @@ def encode_json(obj: object) -> bytes:
 
 def _default(obj: object) -> object:
     if isinstance(obj, Decimal):
-        return format(obj, "f")
+        return format(obj.copy_abs() if obj.is_zero() else obj, "f")  # no "-0"
     if isinstance(obj, BaseModel):
         return obj.model_dump()
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")

@@ -285,6 +285,12 @@ def test_encoded_decimal_parses_back(value: Decimal) -> None:
     text = decode_json(encode_json(value))
     assert isinstance(text, str)
     assert Decimal(text) == value
+    assert not text.startswith("-") or value < 0  # no "-0"
+
+
+@pytest.mark.parametrize("value", [Decimal("-0"), Decimal("-0.00"), Decimal("-0E+5")])
+def test_negative_zero_is_encoded_unsigned(value: Decimal) -> None:
+    assert not decode_json(encode_json({"v": value}))["v"].startswith("-")  # type: ignore[index]
 
 
 # --- duplicate keys and inexact numbers: no last-key-wins, no silent rounding -------------------------------------
