@@ -142,8 +142,8 @@ def _as_of(text: str, received_at: datetime) -> datetime:
         as_of = parse_as_of(text)
     except DateError as exc:
         raise Rejection(Reason.IMPOSSIBLE_DATE, str(exc)) from None
-    if as_of.year < MIN_YEAR:
-        raise Rejection(Reason.IMPOSSIBLE_DATE, f"as_of {text} is before {MIN_YEAR}")
+    if as_of.astimezone(VN_TZ).year < MIN_YEAR:  # the year in Vietnam, as quarters are
+        raise Rejection(Reason.IMPOSSIBLE_DATE, f"as_of {text} is before {MIN_YEAR} in Vietnam time")
     if as_of > received_at + FUTURE_TOLERANCE:
         raise Rejection(
             Reason.IMPOSSIBLE_DATE,

@@ -334,7 +334,9 @@ def test_as_of_more_than_a_day_after_the_broker_timestamp_is_impossible(as_of: s
     assert "more than a day after" in rejected.message
 
 
-@pytest.mark.parametrize("as_of", ["1999-12-31", "1999-12-31T23:59:59+07:00", "1950-06-30", "1900-01-01"])
+@pytest.mark.parametrize(
+    "as_of", ["1999-12-31", "1999-12-31T23:59:59+07:00", "1950-06-30", "1900-01-01", "2000-01-01T00:30:00+14:00"]
+)
 def test_dates_before_2000_are_impossible(as_of: str) -> None:
     assert rejection(ev(as_of=as_of)).reason is Reason.IMPOSSIBLE_DATE
 
@@ -716,3 +718,8 @@ def test_plan_year_is_a_strict_integer(plan_year: object) -> None:
 def test_lower_case_z_is_accepted() -> None:
     update = norm(ev(as_of="2024-03-31T10:00:00z"))
     assert update.as_of == datetime(2024, 3, 31, 10, tzinfo=UTC)
+
+
+def test_the_first_vietnam_minute_of_2000_is_accepted() -> None:
+    update = norm(ev(as_of="1999-12-31T17:00:00Z"))
+    assert (update.year, update.quarter) == (2000, 1)
