@@ -178,6 +178,20 @@ def _plan_year(given: int | None, indicator: Indicator, day: date) -> int:
     return given
 
 
+def _check_count_text(raw: str) -> None:
+    """A count read as ``1.000`` or ``1,000`` with three decimal zeros is 1 only in one notation and 1000 in the
+    other: counts are whole, so nobody writes three decimals on purpose; refuse rather than read 1000 as 1."""
+    try:
+        parse_number(raw, None)
+    except NumberError as exc:
+        if exc.code == "ambiguous_number":
+            raise NumberError(
+                "ambiguous_number",
+                f"{exc} (the unit's language reads it with three decimal zeros, which a count never has; "
+                "write the whole number without separators)",
+            ) from None
+
+
 def _value(raw: int | float | str, unit_text: str, indicator: Indicator) -> Decimal:
     try:
         unit = lookup_unit(unit_text)
@@ -189,8 +203,11 @@ def _value(raw: int | float | str, unit_text: str, indicator: Indicator) -> Deci
             f"value {raw!r} is too large for an exact JSON number; send numbers of 2^53 or more as strings",
         )
     try:
-        value = indicator.convert(parse_number(raw, unit.lang), unit)
+        number = parse_number(raw, unit.lang)
+        value = indicator.convert(number, unit)
         indicator.check_whole(value)
+        if indicator.whole_numbers and isinstance(raw, str) and number.as_tuple().exponent == -3:
+            _check_count_text(raw)
     except FractionalCountError as exc:
         raise Rejection(Reason.INVALID_NUMBER, f"value {raw!r}: {exc}") from None
     except NumberError as exc:

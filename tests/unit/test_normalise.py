@@ -723,3 +723,28 @@ def test_lower_case_z_is_accepted() -> None:
 def test_the_first_vietnam_minute_of_2000_is_accepted() -> None:
     update = norm(ev(as_of="1999-12-31T17:00:00Z"))
     assert (update.year, update.quarter) == (2000, 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"), [("1.000", "enterprises"), ("8,000", "lao động"), ("2.000", "jobs"), ("3,000", "hộ")]
+)
+def test_a_count_with_three_decimal_zeros_is_ambiguous_not_one_thousandth(value: str, unit: str) -> None:
+    indicator = (
+        "site_clearance_households" if unit == "hộ" else "new_jobs" if unit != "enterprises" else "new_enterprises"
+    )
+    rejected = rejection(ev(indicator=indicator, value=value, unit=unit))
+    assert rejected.reason is Reason.AMBIGUOUS_NUMBER and "three decimal zeros" in rejected.message
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        ("1.000", "doanh nghiệp", 1000),
+        ("1,000", "enterprises", 1000),
+        ("12.0", "enterprises", 12),
+        ("1.234.000", "người", 1234000),
+    ],
+)
+def test_counts_read_in_their_notation(value: str, unit: str, expected: int) -> None:
+    indicator = "new_enterprises" if "nghiệp" in unit or unit == "enterprises" else "new_jobs"
+    assert norm(ev(indicator=indicator, value=value, unit=unit)).value == expected
