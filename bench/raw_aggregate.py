@@ -1,6 +1,6 @@
 """The raw aiokafka aggregate loop: the aggregate worker's work with nothing around it, as the yardstick.
 
-getmany(max_records=2000) → ``IndicatorUpdate.decode`` → ``shared.aggregation.apply_batch`` into an in-memory
+getmany(max_records=2000) → ``decode_message`` → ``shared.aggregation.apply_batch`` into an in-memory
 dict of series states → the same ``indicator.totals`` messages as the worker (unit view of every changed quarter,
 current view of every changed series) sent without awaiting each → acknowledgements gathered → commit.
 
@@ -31,7 +31,7 @@ from services.aggregate.batches import rolled_units, total_message
 from services.aggregate.query import View
 from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
 from shared.topics import TOTALS, UPDATES
-from shared.updates import IndicatorUpdate
+from shared.updates import IndicatorUpdate, Retraction, decode_message
 
 #: The changelog topic of the ``state`` variant (namespaced).
 CHANGELOG = "bench-raw-aggregate-state"
@@ -47,11 +47,11 @@ class BatchOutput:
 
 def process(records: list[ConsumerRecord], states: dict[str, SeriesState]) -> BatchOutput:
     """One batch applied to the in-memory states; the totals messages it produces."""
-    batch: list[IndicatorUpdate] = []
+    batch: list[IndicatorUpdate | Retraction] = []
     rejected = 0
     for record in records:
         try:
-            batch.append(IndicatorUpdate.decode(record.value))
+            batch.append(decode_message(record.value))
         except (ValueError, KeyError, TypeError):
             rejected += 1
     result = apply_batch(states, batch, lambda _key: None)

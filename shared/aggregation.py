@@ -157,6 +157,7 @@ class QuarterTotal:
             "indicator": self.indicator,
             "year": self.year,
             "quarter": self.quarter,
+            "period": period_label(self.quarter),
             "value": format(self.value, "f"),
             "ytd": format(self.ytd, "f"),
             "base_unit": self.base_unit,

@@ -29,7 +29,7 @@ from shared.faustapp import Outputs, make_app
 from shared.logs import get_logger
 from shared.metrics import add_http_endpoints
 from shared.reading import TopicStalledError
-from shared.topics import SERIES_CHANGELOG, TOTALS, UPDATES
+from shared.topics import DLQ, SERIES_CHANGELOG, TOTALS, UPDATES
 
 log = get_logger("tiendo.aggregate")
 
@@ -41,9 +41,10 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
     metrics = AggregateMetrics(metrics_registry)
     app = make_app("aggregate", settings)
     store = SeriesStore(settings.data_dir / f"{settings.namespace}aggregate", settings.state_cache_series)
-    outputs = Outputs(settings, "tiendo-aggregate-out", (UPDATES, TOTALS, SERIES_CHANGELOG))
+    outputs = Outputs(settings, "tiendo-aggregate-out", (UPDATES, TOTALS, SERIES_CHANGELOG, DLQ))
     changelog = settings.topic(SERIES_CHANGELOG.name)
-    processor = BatchProcessor(store, Topics(settings.topic(TOTALS.name), changelog), metrics)
+    topics = Topics(settings.topic(TOTALS.name), changelog, settings.topic(DLQ.name))
+    processor = BatchProcessor(store, topics, metrics)
 
     first = True
 

@@ -1,6 +1,7 @@
 """One batch of ``indicator.updates``: applied to the series states, written out in the order that keeps them safe.
 
-Order of writes, each acknowledged before the next: (1) every changed quarter total to ``indicator.totals``,
+Order of writes, each acknowledged before the next: (1) every changed quarter total to ``indicator.totals`` and
+every reading refused as implausible to ``indicator.dlq``,
 (2) every changed series state to its changelog partition, (3) the states and the changelog checkpoint to RocksDB;
 the caller then commits the input offsets. A crash anywhere replays the batch: the states remember the applied
 ``(event_id, revision)`` identities, so updates already in a saved state are duplicates and change nothing, and
@@ -13,6 +14,7 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 
 import orjson
@@ -22,10 +24,12 @@ from aiokafka.structs import ConsumerRecord
 from services.aggregate.metrics import AggregateMetrics
 from services.aggregate.query import View
 from services.aggregate.store import SeriesStore, encode_state
-from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup, series_key
+from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
+from shared.deadletter import DeadLetter
 from shared.logs import get_logger
+from shared.normalise import Reason
 from shared.provinces import MERGER_DATE, registry
-from shared.updates import IndicatorUpdate
+from shared.updates import IndicatorUpdate, Retraction, decode_message
 
 log = get_logger("tiendo.aggregate")
 
@@ -49,6 +53,20 @@ def rolled_units(current_code: str) -> tuple[str, ...]:
 class Topics:
     totals: str
     changelog: str
+    dlq: str
+
+
+def implausible_letter(update: IndicatorUpdate, why: str) -> DeadLetter:
+    """The dead letter of a reading refused as implausible: the normalised update, traced to its feed message."""
+    return DeadLetter.bounded(
+        Reason.IMPLAUSIBLE_VALUE,
+        why,
+        update.origin,
+        key=update.key,
+        value=update.encode(),
+        received_at=update.received_at,
+        rejected_at=datetime.now(UTC),
+    )
 
 
 class BatchProcessor:
@@ -68,21 +86,23 @@ class BatchProcessor:
             self.store.trim()
 
     async def _process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
-        updates: list[IndicatorUpdate] = []
+        messages: list[IndicatorUpdate | Retraction] = []
         partition_of: dict[str, int] = {}  # series key → partition (all of a current province's units share one)
         for record in records:
             try:
-                update = IndicatorUpdate.decode(record.value)
-            except (ValueError, KeyError, TypeError) as exc:
+                message = decode_message(record.value)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.error("undecodable_update", partition=record.partition, offset=record.offset, error=str(exc))
                 self.metrics.updates.labels("rejected").inc()
                 continue
-            updates.append(update)
-            partition_of[series_key(update)] = record.partition
+            messages.append(message)
+            partition_of[message.series] = record.partition
         states: dict[str, SeriesState] = {}
-        result = apply_batch(states, updates, lambda key: self.store.load(partition_of[key], key))
+        result = apply_batch(states, messages, lambda key: self.store.load(partition_of[key], key))
         for update, why in result.rejected:
             log.error("update_rejected", event_id=update.event_id, publisher=update.publisher, error=why)
+        for update, why in result.implausible:
+            log.warning("update_implausible", event_id=update.event_id, publisher=update.publisher, error=why)
         current = self._current_totals(result, partition_of, states)
         await self._publish_totals(result, current, producer)
         await self._save(result, partition_of, producer)
@@ -118,8 +138,10 @@ class BatchProcessor:
         messages = [total_message(View.UNIT, result.changed[key].quarter_total(q)) for key, q in changed]
         messages += [total_message(View.CURRENT, total) for total in current]
         sends = [await producer.send(self.topics.totals, value, key=key) for key, value in messages]
+        letters = [implausible_letter(update, why) for update, why in result.implausible]
+        sends += [await producer.send(self.topics.dlq, letter.encode(), key=letter.key) for letter in letters]
         await asyncio.gather(*sends)
-        self.metrics.totals_published.inc(len(sends))
+        self.metrics.totals_published.inc(len(messages))
 
     async def _save(self, result: BatchResult, partition_of: dict[str, int], producer: AIOKafkaProducer) -> None:
         """Changed states to the changelog (acknowledged), then to RocksDB with the changelog's next offset."""

@@ -15,7 +15,8 @@ class AggregateMetrics:
         self.worker = WorkerMetrics("aggregate", registry)
         self.updates = Counter(
             "tiendo_aggregate_updates_total",
-            "Updates by outcome: applied, correction, duplicate (ignored), overflow (series full), rejected.",
+            "Updates by outcome: applied, correction, duplicate (ignored), overflow (series full), "
+            "retracted (a correction moved it to another series), implausible (dead-lettered), rejected.",
             ["outcome"],
             registry=registry,
         )

@@ -13,7 +13,13 @@ _TOTAL_SCHEMA = {
         "current_code": {"type": "string", "description": "The post-merger province it rolls up to."},
         "indicator": {"type": "string"},
         "year": {"type": "integer"},
-        "quarter": {"type": "integer", "minimum": 1, "maximum": 4},
+        "quarter": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 5,
+            "description": "1-4, or 5 for Q4+: January of the next year, for plan years that run 13 months.",
+        },
+        "period": {"type": "string", "enum": ["Q1", "Q2", "Q3", "Q4", "Q4+"]},
         "value": {"type": "string", "description": "The quarter's own value, exact decimal, base unit."},
         "ytd": {"type": "string", "description": "Year-to-date value at the quarter's end, exact decimal."},
         "base_unit": {"type": "string"},
@@ -21,6 +27,10 @@ _TOTAL_SCHEMA = {
         "last_as_of": {"type": ["string", "null"], "format": "date-time"},
         "updated_at": {"type": ["string", "null"], "format": "date-time"},
         "sources": {"type": "array", "items": {"type": "string"}},
+        "anchored": {
+            "type": "boolean",
+            "description": "The ytd rests on a year-to-date reading (it covers the year since 1 January by itself).",
+        },
     },
 }
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
@@ -35,7 +45,7 @@ OPENAPI: dict[str, Any] = {
                     {"name": "province", "in": "query", "schema": {"type": "string"}, "description": "Any spelling."},
                     {"name": "indicator", "in": "query", "schema": {"type": "string"}},
                     {"name": "year", "in": "query", "schema": {"type": "integer", "minimum": 2000, "maximum": 2999}},
-                    {"name": "quarter", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 4}},
+                    {"name": "quarter", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 5}},
                     {
                         "name": "view",
                         "in": "query",

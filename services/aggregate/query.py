@@ -38,7 +38,7 @@ class TotalsQuery:
         if unknown:
             raise QueryError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
         year = _int(params, "year", 2000, 2999)
-        quarter = _int(params, "quarter", 1, 4)
+        quarter = _int(params, "quarter", 1, 5)  # 5: "Q4+", January after a plan year that runs 13 months
         indicator = params.get("indicator") or None
         if indicator is not None:
             try:

@@ -30,19 +30,21 @@ from shared.logs import get_logger
 from shared.metrics import add_http_endpoints
 from shared.normalise import RawEvent, Seen, triage
 from shared.topics import DEDUPE, DLQ, UPDATES
-from shared.updates import Origin
+from shared.updates import Origin, moved_contributions
 
 log = get_logger("tiendo.ingest")
 
 
-def encode_seen(revision: int, at: datetime) -> bytes:
-    """Dedupe table value: the highest revision seen and the day it was last seen (for retention)."""
-    return f"{revision}:{at.date().toordinal()}".encode()
+def encode_seen(revision: int, at: datetime, routing: str) -> bytes:
+    """Dedupe table value: the highest revision seen, the day it was last seen (for retention) and where its
+    contribution lives (``IndicatorUpdate.routing``: a correction that moves it retracts it there)."""
+    return f"{revision}:{at.date().toordinal()}:{routing}".encode()
 
 
-def decode_seen(raw: bytes) -> tuple[int, int]:
-    revision, day = raw.split(b":")
-    return int(revision), int(day)
+def decode_seen(raw: bytes) -> tuple[int, int, str | None]:
+    """Inverse of :func:`encode_seen`; values written before routings were kept have none."""
+    revision, day, *routing = raw.decode().split(":", 2)
+    return int(revision), int(day), routing[0] if routing else None
 
 
 def raw_event(record: ConsumerRecord) -> RawEvent:
@@ -69,11 +71,21 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         raw = seen.get(identity.encode())
         return None if raw is None else decode_seen(raw)[0]
 
+    def seen_routing(identity: str) -> str | None:
+        raw = seen.get(identity.encode())
+        return None if raw is None else decode_seen(raw)[2]
+
     async def process(records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
         now = datetime.now(UTC)
         raws = [raw_event(r) for r in records]
         result = triage(raws, seen_revision)
-        sends = [await producer.send(updates_topic, u.encode(), key=u.key) for _, u, _ in result.accepted]
+        accepted = [u for _, u, _ in result.accepted]
+        retractions = dict(moved_contributions(accepted, seen_routing))
+        sends = []
+        for position, update in enumerate(accepted):
+            sends.append(await producer.send(updates_topic, update.encode(), key=update.key))
+            if (retraction := retractions.get(position)) is not None:  # after the update: read in this order
+                sends.append(await producer.send(updates_topic, retraction.encode(), key=retraction.key))
         for index, rejection in result.rejected:
             raw = raws[index]
             letter = DeadLetter.bounded(
@@ -87,7 +99,12 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
             )
             sends.append(await producer.send(dlq_topic, letter.encode(), key=letter.key))
         await asyncio.gather(*sends)  # every output acknowledged before ids are remembered and offsets committed
-        await seen.write(producer, {i.encode(): encode_seen(rev, now) for i, (rev, _) in result.remember.items()})
+        carried = {index: update for index, update, _ in result.accepted}
+        remembered = {
+            identity.encode(): encode_seen(revision, now, carried[index].routing)
+            for identity, (revision, index) in result.remember.items()
+        }
+        await seen.write(producer, remembered)
         metrics.observe_batch(result, raws, time.time())
         log.debug(
             "batch",
