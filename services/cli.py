@@ -394,7 +394,7 @@ def _print_totals(rows: list[dict]) -> None:
             province_label(row),
             str(row.get("indicator", "")),
             str(row.get("year", "")),
-            f"Q{row.get('quarter', '?')}",
+            str(row.get("period", "")),
             value,
             ytd,
             shown_unit,

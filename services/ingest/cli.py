@@ -189,12 +189,15 @@ def dlq_replay(
 
     Use it after fixing what rejected them (a province alias, a unit spelling...). Safe to repeat: identical
     letters are replayed once per run, events the ingest worker already accepted are dropped as duplicates by its
-    dedupe state, and events still bad are dead-lettered again (a new letter with a new offset).
+    dedupe state, and events still bad are dead-lettered again (a new letter with a new offset). Readings the
+    aggregate worker refused as implausible are not replayed: ingest accepted them, so the same revision would be a
+    duplicate; the office re-sends a corrected revision, or one with "confirmed": true.
     """
     from collections import Counter
 
     from services.cli import CliError, load_settings
     from shared.config import KafkaSettings
+    from shared.normalise import Reason
     from shared.topics import DLQ
 
     settings = load_settings(KafkaSettings, bootstrap_servers=bootstrap_servers)
@@ -202,12 +205,15 @@ def dlq_replay(
     topic = settings.topic(DLQ.name)
     # (source topic, key, value) → source partition; one replay per distinct original, in dead-letter order.
     originals: dict[tuple[str, bytes | None, bytes], int] = {}
-    counts = {"records": 0, "matching": 0, "partitions": 0, "null": 0, "omitted": 0}
+    counts = {"records": 0, "matching": 0, "partitions": 0, "null": 0, "omitted": 0, "implausible": 0}
 
     def visit(_: ConsumerRecord, letter: DeadLetter) -> None:
         if not keep(letter):
             return
         counts["matching"] += 1
+        if letter.reason == Reason.IMPLAUSIBLE_VALUE:
+            counts["implausible"] += 1
+            return
         if letter.value is None:
             # A null message can never become a valid event; an original left out of its letter (too large)
             # is not in the dead-letter topic to replay.
@@ -228,13 +234,17 @@ def dlq_replay(
         typer.echo(f"{source}  {_events(n)} {status}")
     done = sum(n for source, n in per_topic.items() if source not in missing)
     extra = []
-    skipped = counts["null"] + counts["omitted"]
+    skipped = counts["null"] + counts["omitted"] + counts["implausible"]
     if counts["matching"] - skipped > len(originals):
         extra.append(f"{counts['matching'] - skipped - len(originals)} identical letters replayed once")
     if counts["null"]:
         extra.append(f"{counts['null']} letters of null messages skipped")
     if counts["omitted"]:
         extra.append(f"{counts['omitted']} letters skipped: their originals (over 64 KiB) stay at their origin")
+    if counts["implausible"]:
+        extra.append(
+            f"{counts['implausible']} implausible readings skipped: the office re-sends them with a higher revision"
+        )
     typer.echo(
         f"{_events(done)} {verb} from {counts['matching']} matching dead letters in {topic}"
         + (f" ({'; '.join(extra)})" if extra else "")
