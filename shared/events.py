@@ -214,6 +214,17 @@ class FeedEvent(BaseModel):
             ),
         ),
     ] = 0
+    confirmed: Annotated[
+        bool,
+        Field(
+            description=(
+                "Xác nhận số liệu bất thường: gửi lại (với revision cao hơn) một số liệu bị từ chối vì lệch "
+                "khoảng 1000 lần so với số liệu trước của chuỗi (implausible_value) khi số liệu đó là đúng. "
+                "Confirms a figure refused as implausible_value (about 1000x off the series' previous reading): "
+                "re-send it with a higher revision and confirmed true when it is right."
+            ),
+        ),
+    ] = False
 
 
 _FIELDS: Final = tuple(FeedEvent.model_fields)
@@ -223,6 +234,7 @@ _EXPECTED: Final[Mapping[str, str]] = {
     "source": "a string or null",
     "revision": "a non-negative integer",
     "plan_year": "an integer year or null",
+    "confirmed": "true or false",
 }
 _JSON_TYPE: Final[Mapping[type, str]] = {
     bool: "boolean",

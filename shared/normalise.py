@@ -117,6 +117,7 @@ def normalise(raw: bytes | None, origin: Origin, received_at: datetime) -> Indic
         source=event.source,
         origin=origin,
         received_at=received_at,
+        confirmed=event.confirmed,
     )
 
 

@@ -221,7 +221,7 @@ def test_json_schema() -> None:
     assert schema["$id"] == SCHEMA_ID
     assert schema["title"] == "tiendo feed event v1"
     assert schema["type"] == "object"
-    assert set(schema["properties"]) == {*REQUIRED, "source", "plan_year", "revision"}
+    assert set(schema["properties"]) == {*REQUIRED, "source", "plan_year", "revision", "confirmed"}
     assert sorted(schema["required"]) == sorted(REQUIRED)
     assert schema["additionalProperties"] is True
     assert "tỉnh" in schema["description"]
@@ -272,7 +272,7 @@ def test_encode() -> None:
 
 def test_encode_model() -> None:
     event = validate_event(BAC_GIANG)
-    assert decode_json(encode_json(event)) == {**BAC_GIANG, "plan_year": None, "revision": 0}
+    assert decode_json(encode_json(event)) == {**BAC_GIANG, "plan_year": None, "revision": 0, "confirmed": False}
 
 
 def test_encode_rejects_unknown_objects() -> None:

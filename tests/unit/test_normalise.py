@@ -748,3 +748,12 @@ def test_a_count_with_three_decimal_zeros_is_ambiguous_not_one_thousandth(value:
 def test_counts_read_in_their_notation(value: str, unit: str, expected: int) -> None:
     indicator = "new_enterprises" if "nghiệp" in unit or unit == "enterprises" else "new_jobs"
     assert norm(ev(indicator=indicator, value=value, unit=unit)).value == expected
+
+
+def test_confirmed_is_carried_to_the_update_and_strictly_boolean() -> None:
+    """An office confirms a figure the aggregate refused as implausible_value by re-sending it with "confirmed"."""
+    assert norm(ev()).confirmed is False
+    assert norm(ev(confirmed=True, revision=1)).confirmed is True
+    for bad in ("yes", 1):
+        rejected = rejection(ev(confirmed=bad))
+        assert rejected.reason is Reason.WRONG_TYPE and "'confirmed'" in rejected.message
