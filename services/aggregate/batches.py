@@ -1,4 +1,5 @@
-"""One batch of ``indicator.updates``: applied to the series states, written out in the order that keeps them safe.
+"""The aggregate stage: batches of ``indicator.updates`` applied to the series states, written out in the order that
+keeps them safe; the states of assigned partitions recovered from the changelog.
 
 Order of writes, each acknowledged before the next: (1) every changed quarter total to ``indicator.totals`` and
 every reading refused as implausible to ``indicator.dlq``,
@@ -22,9 +23,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from services.aggregate.metrics import AggregateMetrics
+from services.aggregate.partitions import recover
 from services.aggregate.query import View
 from services.aggregate.store import SeriesStore, encode_state
 from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
+from shared.config import KafkaSettings
 from shared.deadletter import DeadLetter
 from shared.logs import get_logger
 from shared.normalise import Reason
@@ -69,11 +72,47 @@ def implausible_letter(update: IndicatorUpdate, why: str) -> DeadLetter:
     )
 
 
-class BatchProcessor:
+class AggregateStage:
     """Applies batches of update records to a :class:`SeriesStore` and publishes the results."""
 
-    def __init__(self, store: SeriesStore, topics: Topics, metrics: AggregateMetrics) -> None:
-        self.store, self.topics, self.metrics = store, topics, metrics
+    def __init__(self, settings: KafkaSettings, store: SeriesStore, topics: Topics, metrics: AggregateMetrics) -> None:
+        self.settings, self.store, self.topics, self.metrics = settings, store, topics, metrics
+        self._started = time.monotonic()
+        self._first = True
+
+    async def start(self) -> None:
+        """Nothing before joining: state is per partition."""
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        """Open the partitions' RocksDB folders and replay their changelog partitions from each checkpoint."""
+        started = time.monotonic()
+        missing = sorted(partitions)
+        try:
+            applied = await recover(self.settings, self.store, self.topics.changelog, missing)
+        except BaseException:
+            for partition in missing:
+                self.store.close(partition)  # half recovered: reopened and replayed next time
+            raise
+        keys = self.store.keys
+        log.info(
+            "partitions_recovered",
+            partitions=missing,
+            changelog_records=applied,
+            keys=keys,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        if self._first:  # how long the worker took to be ready
+            self._first = False
+            self.metrics.recovery.set(time.monotonic() - self._started)
+            log.info("recovered", seconds=round(time.monotonic() - self._started, 3), keys=keys)
+        self.metrics.keys.set(keys)
+
+    async def on_revoked(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.store.close(partition)
+
+    def close(self) -> None:
+        self.store.close_all()
 
     async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
         """Apply, publish and save one batch; on an error nothing is saved and the cached states are dropped."""
@@ -104,21 +143,17 @@ class BatchProcessor:
         for update, why in result.implausible:
             log.warning("update_implausible", event_id=update.event_id, publisher=update.publisher, error=why)
         current = self._current_totals(result, partition_of, states)
-        await self._publish_totals(result, current, producer)
+        await self._publish_totals(result, current, partition_of, producer)
         await self._save(result, partition_of, producer)
-        done = time.time()
         self.metrics.observe_batch(result)
-        self.metrics.observe_current(sorted(current, key=lambda t: (t.year, t.quarter)))
+        self.metrics.observe_current(sorted((t for _, t in current), key=lambda t: (t.year, t.quarter)))
         self.metrics.keys.set(self.store.keys)
-        self.metrics.worker.batch_size.observe(len(records))
-        for record in records:
-            self.metrics.worker.latency.observe(max(0.0, done - record.timestamp / 1000))
 
     def _current_totals(
         self, result: BatchResult, partition_of: dict[str, int], states: dict[str, SeriesState]
-    ) -> list[QuarterTotal]:
-        """The post-merger view of every (current province, indicator, year) the batch changed."""
-        totals: list[QuarterTotal] = []
+    ) -> list[tuple[int, QuarterTotal]]:
+        """The post-merger view of every (current province, indicator, year) the batch changed, with its partition."""
+        totals: list[tuple[int, QuarterTotal]] = []
         for current_code, indicator, year, partition in sorted(
             {(s.current_code, s.indicator, s.year, partition_of[k]) for k, s in result.changed.items()}
         ):
@@ -128,16 +163,27 @@ class BatchProcessor:
                 state = states.get(key) or self.store.load(partition, key)
                 if state is not None:
                     parts.extend(state.totals())
-            totals.extend(rollup(parts, current_code))
+            totals.extend((partition, total) for total in rollup(parts, current_code))
         return totals
 
     async def _publish_totals(
-        self, result: BatchResult, current: list[QuarterTotal], producer: AIOKafkaProducer
+        self,
+        result: BatchResult,
+        current: list[tuple[int, QuarterTotal]],
+        partition_of: dict[str, int],
+        producer: AIOKafkaProducer,
     ) -> None:
+        """Totals go to the partition of their updates (``indicator.totals`` is co-partitioned with
+        ``indicator.updates``), so the alert replica owning a province's updates partition owns its totals."""
         changed = sorted(result.changed_quarters)
-        messages = [total_message(View.UNIT, result.changed[key].quarter_total(q)) for key, q in changed]
-        messages += [total_message(View.CURRENT, total) for total in current]
-        sends = [await producer.send(self.topics.totals, value, key=key) for key, value in messages]
+        messages = [
+            (partition_of[key], *total_message(View.UNIT, result.changed[key].quarter_total(q))) for key, q in changed
+        ]
+        messages += [(partition, *total_message(View.CURRENT, total)) for partition, total in current]
+        sends = [
+            await producer.send(self.topics.totals, value, key=key, partition=partition)
+            for partition, key, value in messages
+        ]
         letters = [implausible_letter(update, why) for update, why in result.implausible]
         sends += [await producer.send(self.topics.dlq, letter.encode(), key=letter.key) for letter in letters]
         await asyncio.gather(*sends)

@@ -1,24 +1,13 @@
-"""Partition ownership of the aggregate worker: state recovered on assignment, released on revocation.
-
-A rebalance and a batch never overlap: both hold the same lock, so a revoked partition's last batch is saved and
-its offsets committed before the partition goes to another worker, and a batch only touches partitions whose state
-is recovered.
-"""
+"""Recovery of the aggregate worker's partitions: RocksDB folders brought up to date from the series changelog."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
-
-from aiokafka import ConsumerRebalanceListener, TopicPartition
 
 from services.aggregate.store import SeriesStore
 from shared.config import KafkaSettings
-from shared.logs import get_logger
 from shared.reading import iter_to_end
 
-log = get_logger("tiendo.aggregate")
 #: States written to RocksDB per write batch during recovery.
 RECOVERY_CHUNK = 10_000
 
@@ -49,55 +38,3 @@ async def recover(settings: KafkaSettings, store: SeriesStore, changelog: str, p
         parts[p].write(pending[p], offset + 1)
         parts[p].recount()
     return applied
-
-
-class Ownership(ConsumerRebalanceListener):
-    """Recovers assigned partitions and releases revoked ones; ``lock`` also guards every batch."""
-
-    def __init__(
-        self, settings: KafkaSettings, store: SeriesStore, changelog: str, on_recovered: Callable[[int], None]
-    ) -> None:
-        self.settings, self.store, self.changelog, self.on_recovered = settings, store, changelog, on_recovered
-        self.lock = asyncio.Lock()
-        self.assignment: set[int] | None = None  # None: not joined, or in a rebalance
-        #: Joined, and the state of every assigned partition is recovered.
-        self.ready = False
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.assignment, self.ready = None, False
-        async with self.lock:
-            for tp in revoked:
-                self.store.close(tp.partition)
-        if revoked:
-            log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.assignment = {tp.partition for tp in assigned}
-        try:
-            await self.ensure_recovered()
-        except Exception as exc:  # aiokafka would swallow it; the batch loop retries
-            log.error("recovery_failed", error=repr(exc), retry="before the next batch")
-
-    async def ensure_recovered(self) -> None:
-        """Recover every assigned partition whose state is not open yet."""
-        async with self.lock:
-            missing = sorted((self.assignment or set()) - self.store.partitions.keys())
-            if missing:
-                started = time.monotonic()
-                try:
-                    applied = await recover(self.settings, self.store, self.changelog, missing)
-                except BaseException:
-                    for partition in missing:
-                        self.store.close(partition)  # half recovered: reopened and replayed next time
-                    raise
-                log.info(
-                    "partitions_recovered",
-                    partitions=missing,
-                    changelog_records=applied,
-                    keys=self.store.keys,
-                    seconds=round(time.monotonic() - started, 3),
-                )
-            if self.assignment is not None and not self.ready:
-                self.ready = True
-                log.info("partitions_assigned", partitions=sorted(self.store.partitions))
-                self.on_recovered(self.store.keys)

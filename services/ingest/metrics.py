@@ -7,7 +7,7 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.metrics import WorkerMetrics
-from shared.normalise import RawEvent, Reason, Triage
+from shared.normalise import Reason, Triage
 
 
 class IngestMetrics:
@@ -45,8 +45,8 @@ class IngestMetrics:
         for reason in Reason:
             self.rejections.labels(reason.value)
 
-    def observe_batch(self, result: Triage, raws: list[RawEvent], done: float) -> None:
-        """Count one processed batch; ``done`` is the Unix time its outputs were acknowledged."""
+    def observe_batch(self, result: Triage) -> None:
+        """Count one processed batch (the batch worker observes its size and latency)."""
         self.events.labels("accepted").inc(len(result.accepted))
         self.events.labels("duplicate").inc(len(result.duplicates))
         self.events.labels("rejected").inc(len(result.rejected))
@@ -58,6 +58,3 @@ class IngestMetrics:
             self.accepted_by_province.labels(update.province_code).inc()
             self.last_event.labels(update.province_code).set(update.received_at.timestamp())
         self.corrections.inc(corrections)
-        self.worker.batch_size.observe(len(raws))
-        for raw in raws:
-            self.worker.latency.observe(max(0.0, done - raw.received_at.timestamp()))

@@ -1,0 +1,152 @@
+"""The workers' stages on a fake producer: what each batch sends, in which order, and what it remembers — and that a
+batch whose outputs are not acknowledged leaves no state behind (the batch worker reads it again)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
+
+from services.aggregate.batches import AggregateStage, Topics
+from services.aggregate.metrics import AggregateMetrics
+from services.aggregate.store import SeriesStore
+from services.ingest.metrics import IngestMetrics
+from services.ingest.stage import IngestStage, decode_seen
+from shared.compacted import CompactedMap
+from shared.config import KafkaSettings
+from shared.topics import DEDUPE
+from shared.updates import IndicatorUpdate, Retraction, decode_message
+
+_offsets = itertools.count()
+
+
+@dataclass
+class Meta:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class FakeProducer:
+    """Records every send; ``fail_on`` makes the acknowledgement of sends to that topic fail."""
+
+    fail_on: str | None = None
+    sent: list[tuple[str, bytes | None, bytes | None]] = field(default_factory=list)
+
+    async def send(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None
+    ) -> asyncio.Future[Meta]:
+        future: asyncio.Future[Meta] = asyncio.get_running_loop().create_future()
+        if topic == self.fail_on:
+            future.set_exception(KafkaTimeoutError())
+        else:
+            self.sent.append((topic, key, value))
+            future.set_result(Meta(topic, partition or 0, next(_offsets)))
+        return future
+
+    def to(self, topic: str) -> list[bytes]:
+        return [value for t, _, value in self.sent if t == topic and value is not None]
+
+
+def record(topic: str, value: bytes, partition: int = 0) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic, partition, next(_offsets), int(datetime.now(UTC).timestamp() * 1000), 0, None, value, None, 0, 0, ()
+    )
+
+
+def feed(event_id: str, as_of: str, *, revision: int = 0, **kw: object) -> bytes:
+    body = {
+        "event_id": event_id,
+        "province": "Bắc Giang",
+        "indicator": "public_investment_disbursed",
+        "as_of": as_of,
+        "value": 100,
+        "unit": "tỷ đồng",
+        "mode": "delta",
+        "revision": revision,
+        **kw,
+    }
+    return orjson.dumps(body)
+
+
+def ingest_stage() -> IngestStage:
+    seen = CompactedMap(KafkaSettings(), DEDUPE)
+    return IngestStage(
+        seen, IngestMetrics(CollectorRegistry()), updates_topic="updates", dlq_topic="dlq", retention_days=400
+    )
+
+
+async def test_ingest_sends_updates_retractions_and_letters_then_remembers() -> None:
+    stage, producer = ingest_stage(), FakeProducer()
+    await stage.process(
+        [record("feed.bg", feed("w53", "2024-12-31")), record("feed.bg", b"{not json")],
+        producer,  # type: ignore[arg-type]
+    )
+    assert [decode_message(v).year for v in producer.to("updates")] == [2024]  # type: ignore[union-attr]
+    assert [orjson.loads(v)["reason"] for v in producer.to("dlq")] == ["not_json"]
+    revision, _, routing = decode_seen(stage.seen.data[b"feed.bg/w53"])
+    assert (revision, routing) == (0, "24|24|24|public_investment_disbursed|2024")
+
+    producer.sent.clear()
+    await stage.process([record("feed.bg", feed("w53", "2025-01-02", revision=1))], producer)  # type: ignore[arg-type]
+    sent = [decode_message(v) for v in producer.to("updates")]
+    assert [type(m) for m in sent] == [IndicatorUpdate, Retraction], "the update, then the old series' retraction"
+    assert sent[1].series == "24|public_investment_disbursed|2024" and sent[1].revision == 1
+    assert [key for topic, key, _ in producer.sent if topic == "updates"] == [b"24|public_investment_disbursed"] * 2
+
+
+async def test_ingest_remembers_nothing_when_an_output_is_not_acknowledged() -> None:
+    stage = ingest_stage()
+    with pytest.raises(KafkaTimeoutError):
+        await stage.process([record("feed.bg", feed("w1", "2024-05-31"))], FakeProducer(fail_on="updates"))  # type: ignore[arg-type]
+    assert stage.seen.data == {}, "read again, the event is new again"
+
+
+def aggregate_stage(tmp_path: Path) -> tuple[AggregateStage, SeriesStore]:
+    store = SeriesStore(tmp_path, cache_size=100)
+    store.open(0)
+    stage = AggregateStage(
+        KafkaSettings(), store, Topics("totals", "changelog", "dlq"), AggregateMetrics(CollectorRegistry())
+    )
+    return stage, store
+
+
+async def updates_of(*events: bytes) -> list[ConsumerRecord]:
+    """The update records ingest publishes for these feed events."""
+    stage, producer = ingest_stage(), FakeProducer()
+    await stage.process([record("feed.bg", e) for e in events], producer)  # type: ignore[arg-type]
+    return [record("updates", v) for v in producer.to("updates")]
+
+
+async def test_aggregate_publishes_totals_then_changelog_then_saves(tmp_path: Path) -> None:
+    stage, store = aggregate_stage(tmp_path)
+    producer = FakeProducer()
+    records = await updates_of(
+        feed("q1", "2024-03-31", mode="ytd", value="4.000"), feed("h1", "2024-06-30", mode="ytd", value="4,680")
+    )
+    await stage.process(records, producer)  # type: ignore[arg-type]
+    topics = [topic for topic, _, _ in producer.sent]
+    assert topics.index("changelog") > max(i for i, t in enumerate(topics) if t in ("totals", "dlq"))
+    [letter] = [orjson.loads(v) for v in producer.to("dlq")]
+    assert letter["reason"] == "implausible_value", "4,680 tỷ đồng read as 4.68 bn against 4,000 bn"
+    state = store.load(0, "24|public_investment_disbursed|2024")
+    assert state is not None and state.quarter_total(2).ytd == 4_000 * 10**9
+    assert store.partitions[0].next_offset > 0, "the changelog checkpoint moved with the save"
+
+
+async def test_aggregate_saves_nothing_when_the_changelog_is_not_acknowledged(tmp_path: Path) -> None:
+    stage, store = aggregate_stage(tmp_path)
+    records = await updates_of(feed("q1", "2024-03-31"))
+    with pytest.raises(KafkaTimeoutError):
+        await stage.process(records, FakeProducer(fail_on="changelog"))  # type: ignore[arg-type]
+    assert store.load(0, "24|public_investment_disbursed|2024") is None
+    assert store.partitions[0].next_offset == 0
