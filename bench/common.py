@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.procstat import cpu_seconds, memory_mb
 from services.localkafka import LocalBroker
+from services.processes import ROOT, Process
 from shared.config import KafkaSettings
 from shared.topics import TopicSpec
-from tests.workers import ROOT, Worker
+from tests.workers import Worker
 
 log = logging.getLogger("bench")
 
@@ -297,49 +297,12 @@ async def time_span(settings: KafkaSettings, topics: Sequence[str]) -> tuple[flo
 # --- processes --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class RawProcess:
+class RawProcess(Process):
     """A raw loop (``python -m bench.<module> config.json``) as a subprocess; its stats are JSON in ``out``."""
 
-    module: str
-    config: Path
-    out: Path
-    log: Path
-    proc: subprocess.Popen | None = None
-
-    def start(self) -> RawProcess:
-        with self.log.open("ab") as logfile:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, str(self.config)],
-                cwd=ROOT,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-            )
-        return self
-
-    def wait(self, timeout: float) -> int:
-        assert self.proc is not None
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-            raise TimeoutError(f"{self.module} did not finish in {timeout:.0f}s:\n{self.tail()}") from None
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-
-    def tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
+    def __init__(self, module: str, config: Path, out: Path, log: Path) -> None:
+        super().__init__(module, [sys.executable, "-m", module, str(config)], log)
+        self.out = out
 
 
 class Profiler:

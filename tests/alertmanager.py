@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -27,6 +25,8 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from services.processes import Process
 
 ALERTMANAGER = Path(os.environ.get("TIENDO_ALERTMANAGER_BIN", "/usr/bin/prometheus-alertmanager"))
 AMTOOL = Path(os.environ.get("TIENDO_AMTOOL_BIN", "/usr/bin/amtool"))
@@ -131,17 +131,9 @@ class Alertmanager:
         self.port = port or _free_port()
         self.storage = home / "data"
         self.config_file = home / "alertmanager.yml"
-        self.log = home / "alertmanager.log"
         self.storage.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(config, encoding="utf-8")
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def command(self) -> list[str]:
-        return [
+        argv = [
             str(ALERTMANAGER),
             f"--config.file={self.config_file}",
             f"--storage.path={self.storage}",
@@ -150,50 +142,30 @@ class Alertmanager:
             f"--web.external-url={self.url}",
             "--log.level=debug",
         ]
+        self.process = Process(
+            "alertmanager", argv, home / "alertmanager.log", port=self.port, ready_path="/-/ready", cwd=home
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> Alertmanager:
         """Start the process and wait until ``/-/ready`` answers."""
-        if self.running:
+        if self.process.running:
             raise RuntimeError("Alertmanager is already running")
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT, cwd=self.home)
-        self.wait_ready(timeout)
+        self.process.start().wait_ready(timeout)
         return self
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"alertmanager exited {self.proc.returncode}:\n{self.tail()}")
-            with contextlib.suppress(OSError):
-                if self.get("/-/ready", timeout=2)[0] == 200:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"alertmanager not ready in {timeout}s:\n{self.tail()}")
 
     def stop(self) -> int | None:
         """SIGTERM (Alertmanager snapshots its notification log and silences) and wait; the port is freed."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        return self.process.stop(grace=30)
 
     def get(self, path: str, timeout: float = 5) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:  # noqa: S310 - loopback
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        return self.process.get(path, timeout)
+
+    def tail(self) -> str:
+        return self.process.tail()
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """POST /api/v2/alerts, as Prometheus or the alert worker do."""
@@ -211,12 +183,6 @@ class Alertmanager:
         status, body = self.get("/api/v2/alerts")
         assert status == 200, body
         return json.loads(body)
-
-    def tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
 
 
 @contextlib.contextmanager

@@ -24,18 +24,9 @@ from rich.table import Table
 
 from services.alert.plans_cli import publish_plans
 from services.demo.replay import Timed, replay, timeline
-from services.demo.stack import (
-    ROOT,
-    Process,
-    StackError,
-    alertmanager,
-    get_json,
-    get_text,
-    http_status,
-    prometheus,
-    worker,
-)
+from services.demo.stack import alertmanager, get_json, get_text, prometheus, worker
 from services.localkafka import LocalBroker
+from services.processes import ROOT, Process, ProcessError
 from shared.alerting import format_amount
 from shared.config import KafkaSettings
 from shared.evaluation import province_of
@@ -131,7 +122,7 @@ class Demo:
             for proc in (prometheus(self.o.home), alertmanager(self.o.home)):
                 if proc is None:
                     self.console.print("[yellow]Prometheus/Alertmanager not installed: run `make demo` to install[/]")
-                elif proc.ready_url and http_status(proc.ready_url) == 200:
+                elif proc.ready():
                     self.console.print(f"{proc.name} already runs: reusing it")
                 else:
                     self.processes.append(proc.start())
@@ -270,7 +261,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> Snapshot:
     except KeyboardInterrupt:
         console.print("stopping …")
         return demo.snapshot
-    except StackError as exc:
+    except ProcessError as exc:
         console.print(f"[red]{exc}[/]")
         raise
     finally:
