@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from shared.consuming import group_consumer
+from shared import kafkaclients
 from shared.faustapp import Outputs, WorkerSettings
 from shared.logs import get_logger
 from shared.metrics import WorkerMetrics
@@ -98,7 +98,7 @@ class BatchWorker(ConsumerRebalanceListener):
         """Consume until cancelled."""
         await self.stage.start()
         producer = await self.outputs.producer()  # creates the output topics first
-        consumer = group_consumer(self.settings, self.group, self.group)
+        consumer = kafkaclients.consumer(self.settings, self.group, group=self.group)
         if self.pattern is not None:
             consumer.subscribe(pattern=self.pattern, listener=self)
         else:

@@ -11,7 +11,6 @@ totals of updates applied again are published again with the same values.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from services.aggregate.store import SeriesStore, encode_state
 from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
 from shared.config import KafkaSettings
 from shared.deadletter import DeadLetter
+from shared.kafkaclients import send_all
 from shared.logs import get_logger
 from shared.normalise import Reason
 from shared.provinces import MERGER_DATE, registry
@@ -176,30 +176,33 @@ class AggregateStage:
         """Totals go to the partition of their updates (``indicator.totals`` is co-partitioned with
         ``indicator.updates``), so the alert replica owning a province's updates partition owns its totals."""
         changed = sorted(result.changed_quarters)
-        messages = [
+        totals = [
             (partition_of[key], *total_message(View.UNIT, result.changed[key].quarter_total(q))) for key, q in changed
         ]
-        messages += [(partition, *total_message(View.CURRENT, total)) for partition, total in current]
-        sends = [
-            await producer.send(self.topics.totals, value, key=key, partition=partition)
-            for partition, key, value in messages
-        ]
+        totals += [(partition, *total_message(View.CURRENT, total)) for partition, total in current]
         letters = [implausible_letter(update, why) for update, why in result.implausible]
-        sends += [await producer.send(self.topics.dlq, letter.encode(), key=letter.key) for letter in letters]
-        await asyncio.gather(*sends)
-        self.metrics.totals_published.inc(len(messages))
+        await send_all(
+            producer,
+            [
+                *((self.topics.totals, key, value, partition) for partition, key, value in totals),
+                *((self.topics.dlq, letter.key, letter.encode()) for letter in letters),
+            ],
+        )
+        self.metrics.totals_published.inc(len(totals))
 
     async def _save(self, result: BatchResult, partition_of: dict[str, int], producer: AIOKafkaProducer) -> None:
         """Changed states to the changelog (acknowledged), then to RocksDB with the changelog's next offset."""
         by_partition: dict[int, dict[str, tuple[bytes, SeriesState]]] = defaultdict(dict)
         for key, state in result.changed.items():
             by_partition[partition_of[key]][key] = (encode_state(state), state)
-        sends = [
-            await producer.send(self.topics.changelog, raw, key=key.encode(), partition=partition)
-            for partition, states in by_partition.items()
-            for key, (raw, _) in states.items()
-        ]
-        acked = await asyncio.gather(*sends)
+        acked = await send_all(
+            producer,
+            [
+                (self.topics.changelog, key.encode(), raw, partition)
+                for partition, states in by_partition.items()
+                for key, (raw, _) in states.items()
+            ],
+        )
         next_offset: dict[int, int] = {}
         for meta in acked:
             next_offset[meta.partition] = max(next_offset.get(meta.partition, 0), meta.offset + 1)

@@ -7,7 +7,6 @@ acknowledged; the batch worker then commits the feed offsets.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -16,6 +15,7 @@ from aiokafka.structs import ConsumerRecord
 from services.ingest.metrics import IngestMetrics
 from shared.compacted import CompactedMap
 from shared.deadletter import DeadLetter
+from shared.kafkaclients import Message, send_all
 from shared.logs import get_logger
 from shared.normalise import RawEvent, Seen, triage
 from shared.updates import Origin, moved_contributions
@@ -82,11 +82,11 @@ class IngestStage:
         result = triage(raws, self._revision)
         accepted = [u for _, u, _ in result.accepted]
         retractions = dict(moved_contributions(accepted, self._routing))
-        sends = []
+        outputs: list[Message] = []
         for position, update in enumerate(accepted):
-            sends.append(await producer.send(self.updates_topic, update.encode(), key=update.key))
+            outputs.append((self.updates_topic, update.key, update.encode()))
             if (retraction := retractions.get(position)) is not None:  # after the update: read in this order
-                sends.append(await producer.send(self.updates_topic, retraction.encode(), key=retraction.key))
+                outputs.append((self.updates_topic, retraction.key, retraction.encode()))
         for index, rejection in result.rejected:
             raw = raws[index]
             letter = DeadLetter.bounded(
@@ -98,8 +98,8 @@ class IngestStage:
                 received_at=raw.received_at,
                 rejected_at=now,
             )
-            sends.append(await producer.send(self.dlq_topic, letter.encode(), key=letter.key))
-        await asyncio.gather(*sends)  # every output acknowledged before ids are remembered and offsets committed
+            outputs.append((self.dlq_topic, letter.key, letter.encode()))
+        await send_all(producer, outputs)  # every output acknowledged before ids are remembered and offsets committed
         carried = {index: update for index, update, _ in result.accepted}
         remembered = {
             identity.encode(): encode_seen(revision, now, carried[index].routing)
