@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -28,6 +28,29 @@ class KafkaSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]{0,40}$",
         description="Prefix of every project topic and consumer group: several pipelines can share a cluster.",
     )
+    replication_factor: int = Field(
+        1, ge=1, description="Replicas of every topic tiendo creates (its own and Faust's); 3 in production."
+    )
+    min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="min.insync.replicas of every topic tiendo creates: an acks=all write is acknowledged once this "
+        "many replicas have it (default: replication_factor - 1, at least 1).",
+    )
+
+    @model_validator(mode="after")
+    def _replication(self) -> KafkaSettings:
+        if self.min_isr > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_isr}) cannot exceed replication_factor ({self.replication_factor}): "
+                "the broker would refuse every acks=all write"
+            )
+        return self
+
+    @property
+    def min_isr(self) -> int:
+        """The topics' min.insync.replicas: the setting, or its default for the replication factor."""
+        return self.min_insync_replicas if self.min_insync_replicas is not None else max(1, self.replication_factor - 1)
 
     def topic(self, name: str) -> str:
         """A project topic's name in this namespace."""

@@ -13,13 +13,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.logs import configure_logging, get_logger
 from shared.topics import TopicSpec, ensure_topics
 
 log = get_logger("tiendo.faust")
-#: Largest output message: a dead letter holds the original event (up to the broker's 1 MB default) and more.
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 class WorkerSettings(KafkaSettings):
@@ -75,7 +74,7 @@ def make_app(name: str, settings: WorkerSettings, **conf: Any) -> faust.App:
         "web_bind": settings.web_host,
         "web_port": settings.web_port,
         "web_in_thread": False,
-        "topic_replication_factor": 1,
+        "topic_replication_factor": settings.replication_factor,
         "topic_allow_declare": True,
         "consumer_auto_offset_reset": "earliest",
         "consumer_metadata_max_age_ms": settings.metadata_max_age_ms,
@@ -115,15 +114,7 @@ class Outputs:
         async with self._lock:
             if self._producer is None:
                 await ensure_topics(self.settings, self.topics)
-                producer = AIOKafkaProducer(
-                    **self.settings.client_kwargs(),
-                    client_id=self.client_id,
-                    acks="all",
-                    enable_idempotence=True,
-                    linger_ms=5,
-                    max_batch_size=256 * 1024,
-                    max_request_size=MAX_REQUEST_BYTES,
-                )
+                producer = kafkaclients.producer(self.settings, self.client_id)
                 await producer.start()
                 self._producer = producer
             return self._producer

@@ -1,14 +1,16 @@
-"""The session broker is real Apache Kafka: produce/consume, topic creation, configs."""
+"""The session broker is real Apache Kafka: produce/consume, topic creation, configs, checks of existing topics."""
 
 from __future__ import annotations
 
-import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+import asyncio
 
+import pytest
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from structlog.testing import capture_logs
+
+from shared import kafkaclients
 from shared.config import KafkaSettings
-from shared.topics import PLANS, PROJECT_TOPICS, TopicSpec, ensure_topics
+from shared.topics import PLANS, PROJECT_TOPICS, TopicError, TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -16,17 +18,17 @@ pytestmark = pytest.mark.kafka
 async def test_produce_consume_round_trip(kafka_settings: KafkaSettings, make_topics, unique: str) -> None:
     topic = f"roundtrip.{unique}"
     await make_topics(TopicSpec(topic, 2))
-    producer = AIOKafkaProducer(**kafka_settings.client_kwargs(), acks="all", enable_idempotence=True)
+    producer = kafkaclients.producer(kafka_settings, "test")
     await producer.start()
     try:
-        for i in range(100):
-            await producer.send(topic, key=str(i % 7).encode(), value=f"v{i}".encode())
-        await producer.flush()
+        acked = await kafkaclients.send_all(
+            producer, topic, [(str(i % 7).encode(), f"v{i}".encode()) for i in range(100)]
+        )
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        topic, **kafka_settings.client_kwargs(), auto_offset_reset="earliest", group_id=f"g-{unique}"
-    )
+    assert len(acked) == 100 and {m.topic for m in acked} == {topic}
+    consumer = kafkaclients.consumer(kafka_settings, "test", group=f"g-{unique}")
+    consumer.subscribe([topic])
     await consumer.start()
     try:
         seen: list[bytes] = []
@@ -42,7 +44,7 @@ async def test_produce_consume_round_trip(kafka_settings: KafkaSettings, make_to
 async def test_project_topics_created_idempotently_with_their_configs(kafka_settings: KafkaSettings) -> None:
     await ensure_topics(kafka_settings, PROJECT_TOPICS)
     assert await ensure_topics(kafka_settings, PROJECT_TOPICS) == []
-    admin = AIOKafkaAdminClient(**kafka_settings.client_kwargs())
+    admin = kafkaclients.admin(kafka_settings)
     await admin.start()
     try:
         described = await admin.describe_topics([t.name for t in PROJECT_TOPICS])
@@ -51,5 +53,53 @@ async def test_project_topics_created_idempotently_with_their_configs(kafka_sett
         [configs] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, PLANS.name)])
         values = {c[0]: c[1] for c in configs.resources[0][4]}
         assert values["cleanup.policy"] == "compact"
+        assert values["min.insync.replicas"] == "1"
     finally:
         await admin.close()
+
+
+async def described(settings: KafkaSettings, *names: str) -> None:
+    """Wait until the broker describes the new topics (their metadata reaches the broker a moment after creation)."""
+    admin = kafkaclients.admin(settings)
+    await admin.start()
+    try:
+        for _ in range(100):
+            topics = await admin.describe_topics(list(names))
+            if all(t["error_code"] == 0 and t["partitions"] for t in topics):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{names} not described within 10 s")
+    finally:
+        await admin.close()
+
+
+async def test_existing_topics_that_differ_from_their_spec_are_reported(
+    kafka_settings: KafkaSettings, unique: str
+) -> None:
+    state = TopicSpec(f"state.{unique}", 2, {"cleanup.policy": "compact", "segment.ms": "86400000"})
+    events = TopicSpec(f"events.{unique}", 1, {"retention.ms": "7200000"})
+    await ensure_topics(kafka_settings, [state, events])
+    await described(kafka_settings, state.name, events.name)
+    with capture_logs() as logs:
+        assert await ensure_topics(kafka_settings, [state, events]) == []
+    assert logs == []
+
+    wider = TopicSpec(state.name, 3, {**state.config, "segment.ms": "3600000"})
+    longer = TopicSpec(events.name, 1, {"retention.ms": "86400000"})
+    with capture_logs() as logs:
+        await ensure_topics(kafka_settings, [wider, longer])
+    assert {(e["log_level"], e["event"], e["topic"], e["differs"], e["actual"]) for e in logs} == {
+        ("warning", "topic_mismatch", state.name, "partitions", "2"),
+        ("warning", "topic_mismatch", state.name, "segment.ms", "86400000"),
+        ("warning", "topic_mismatch", events.name, "retention.ms", "7200000"),
+    }
+
+    compacted = TopicSpec(events.name, 1, {"cleanup.policy": "compact"})
+    with (
+        capture_logs() as logs,
+        pytest.raises(TopicError, match=rf"{events.name}: cleanup.policy is delete \(retention"),
+    ):
+        await ensure_topics(kafka_settings, [compacted])
+    assert [(e["log_level"], e["event"], e["differs"]) for e in logs] == [
+        ("error", "topic_loses_data", "cleanup.policy")
+    ]

@@ -119,6 +119,22 @@ def test_config_map_runs_workers_in_containers() -> None:
         assert env[name], name
 
 
+def test_topics_and_workers_replicate_three_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = find("ConfigMap", "tiendo-env")["data"]
+    assert (env["TIENDO_REPLICATION_FACTOR"], env["TIENDO_MIN_INSYNC_REPLICAS"]) == ("3", "2")
+    for name in ("Job/tiendo-topics", *(f"Deployment/tiendo-{w}" for w in PORTS)):
+        kind, _, resource = name.partition("/")
+        (main, *_) = find(kind, resource)["spec"]["template"]["spec"]["containers"]
+        assert {"configMapRef": {"name": "tiendo-env"}} in main["envFrom"], name
+        assert not {"TIENDO_REPLICATION_FACTOR", "TIENDO_MIN_INSYNC_REPLICAS"} & {
+            e["name"] for e in main.get("env", [])
+        }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = AggregateSettings()
+    assert (settings.replication_factor, settings.min_isr) == (3, 2)
+
+
 @pytest.mark.parametrize("worker", PORTS)
 def test_service_routes_to_the_worker(worker: str) -> None:
     service = find("Service", f"tiendo-{worker}")
