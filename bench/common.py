@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.procstat import cpu_seconds, memory_mb
 from services.localkafka import LocalBroker
 from services.processes import ROOT, Process
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.topics import TopicSpec
 from tests.workers import Worker
@@ -181,7 +182,7 @@ def own_broker(keep: bool = False) -> Iterator[LocalBroker]:
 
 async def create_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], *, namespaced: bool = True) -> None:
     """Create topics (failing if one exists) with broker-append timestamps added to their configs."""
-    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    admin = kafkaclients.admin(settings)
     await admin.start()
     try:
         name = settings.topic if namespaced else (lambda n: n)
@@ -195,8 +196,8 @@ async def create_topics(settings: KafkaSettings, specs: Iterable[TopicSpec], *, 
 
 
 def producer(settings: KafkaSettings, **kwargs: Any) -> AIOKafkaProducer:
-    options = {"acks": "all", "enable_idempotence": True, "linger_ms": 20, "max_batch_size": 512 * 1024}
-    return AIOKafkaProducer(**settings.client_kwargs(), **{**options, **kwargs})
+    """The bench's publisher: tiendo's producer with larger batches (it publishes whole streams at once)."""
+    return kafkaclients.producer(settings, "bench-publish", **{"linger_ms": 20, "max_batch_size": 512 * 1024, **kwargs})
 
 
 async def publish(settings: KafkaSettings, messages: Iterable[tuple[str, bytes | None, bytes]]) -> int:
@@ -204,16 +205,13 @@ async def publish(settings: KafkaSettings, messages: Iterable[tuple[str, bytes |
     p = producer(settings)
     await p.start()
     try:
-        pending = []
-        n = 0
-        for topic, key, value in messages:
-            pending.append(await p.send(topic, value, key=key))
-            n += 1
-            if len(pending) >= 20_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-        return n
+        n, chunk = 0, []
+        for message in messages:
+            chunk.append(message)
+            if len(chunk) >= 20_000:
+                n += len(await kafkaclients.send_all(p, chunk))
+                chunk = []
+        return n + len(await kafkaclients.send_all(p, chunk))
     finally:
         await p.stop()
 
@@ -246,9 +244,8 @@ async def publish_paced(
 @contextlib.asynccontextmanager
 async def assigned(settings: KafkaSettings, topics: Sequence[str]) -> AsyncIterator[tuple[AIOKafkaConsumer, list]]:
     """A group-less consumer assigned every partition of the topics."""
-    consumer = AIOKafkaConsumer(
-        *topics, **settings.client_kwargs(), enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024
-    )
+    consumer = kafkaclients.consumer(settings, "bench-reader", max_partition_fetch_bytes=8 * 1024 * 1024)
+    consumer.subscribe(list(topics))
     await consumer.start()  # subscribing fetches the topics' metadata
     try:
         tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
@@ -345,7 +342,7 @@ class Profiler:
 
 async def committed(settings: KafkaSettings, group: str) -> int:
     """Sum of the offsets a consumer group has committed (0 before its first commit)."""
-    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    admin = kafkaclients.admin(settings)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from bench.common import (
@@ -69,6 +68,7 @@ from bench.raw_ingest import raw_events
 from services.aggregate.batches import rolled_units, total_message
 from services.aggregate.query import View
 from services.localkafka import LocalBroker
+from shared import kafkaclients
 from shared.aggregation import SeriesState, apply_batch, rollup
 from shared.config import KafkaSettings
 from shared.normalise import triage
@@ -181,7 +181,7 @@ class Watch:
 
     async def __aenter__(self) -> Watch:
         self.stack = contextlib.AsyncExitStack()
-        self.admin = AIOKafkaAdminClient(**self.d.ns.client_kwargs())
+        self.admin = kafkaclients.admin(self.d.ns)
         await self.admin.start()
         self.stack.push_async_callback(self.admin.close)
         self.consumer, self.tps = await self.stack.enter_async_context(assigned(self.d.ns, [self.updates]))

@@ -6,11 +6,10 @@ writes a tombstone, so compaction keeps the topic as small as the map.
 
 from __future__ import annotations
 
-import asyncio
-
 from aiokafka import AIOKafkaProducer
 
 from shared.config import KafkaSettings
+from shared.kafkaclients import send_all
 from shared.reading import read_to_end
 from shared.topics import TopicSpec, ensure_topics
 
@@ -38,8 +37,7 @@ class CompactedMap:
 
     async def write(self, producer: AIOKafkaProducer, items: dict[bytes, bytes | None]) -> None:
         """Write values (None deletes) and wait for every acknowledgement before changing the map."""
-        futures = [await producer.send(self.topic, value, key=key) for key, value in items.items()]
-        await asyncio.gather(*futures)
+        await send_all(producer, self.topic, items.items())
         for key, value in items.items():
             if value is None:
                 self.data.pop(key, None)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Collection, Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 
 #: Give up when a topic yields nothing for this long before its end offsets are reached.
@@ -31,15 +32,9 @@ async def iter_to_end(
     """Every record of ``topic`` (or of its ``partitions``) from the beginning, or from the ``start`` offset of a
     partition, up to the end offsets taken at the start; nothing if the topic does not exist."""
     # Subscribing fetches the topic's metadata (its partitions); reading then uses manual assignment.
-    consumer = AIOKafkaConsumer(
-        topic,
-        **settings.client_kwargs(),
-        client_id="tiendo-reader",
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",  # a start offset that retention removed reads from the first one kept
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
+    # No group; a start offset that retention removed reads from the first one kept (auto_offset_reset earliest).
+    consumer = kafkaclients.consumer(settings, "tiendo-reader")
+    consumer.subscribe([topic])
     await consumer.start()
     try:
         existing = consumer.partitions_for_topic(topic) or set()

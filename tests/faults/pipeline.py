@@ -21,10 +21,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.consuming import AGGREGATE_GROUP, INGEST_GROUP
 from shared.deadletter import DeadLetter
@@ -263,16 +263,16 @@ async def publish(
     settings: KafkaSettings, messages: Sequence[Message], *, slices: int = 1, pause: float = 0.0
 ) -> list[Origin]:
     """Publish in order (in ``slices`` parts with ``pause`` seconds between them); return each message's offset."""
-    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", enable_idempotence=True, linger_ms=5)
+    producer = kafkaclients.producer(settings, "faults-publish")
     await producer.start()
     origins: list[Origin] = []
     try:
         size = max(1, -(-len(messages) // slices))
         for start in range(0, len(messages), size):
-            futures = [await producer.send(m.topic, m.value, key=m.key) for m in messages[start : start + size]]
-            for f in futures:
-                meta = await f
-                origins.append((meta.topic, meta.partition, meta.offset))
+            acked = await kafkaclients.send_all(
+                producer, [(m.topic, m.key, m.value) for m in messages[start : start + size]]
+            )
+            origins += [(meta.topic, meta.partition, meta.offset) for meta in acked]
             if pause and start + size < len(messages):
                 await asyncio.sleep(pause)
         return origins
@@ -290,7 +290,7 @@ async def partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[
 
 async def read_topic(settings: KafkaSettings, topic: str, timeout: float = 120) -> list[ConsumerRecord]:
     """Every record of ``topic`` from the beginning up to its end offsets at call time."""
-    consumer = AIOKafkaConsumer(**settings.client_kwargs(), enable_auto_commit=False, max_partition_fetch_bytes=8 << 20)
+    consumer = kafkaclients.consumer(settings, "faults-read", max_partition_fetch_bytes=8 << 20)
     await consumer.start()
     try:
         parts = await partitions(consumer, [topic])
@@ -316,8 +316,8 @@ async def committed_all(
     on_timeout: Callable[[], str] = str,
 ) -> None:
     """Wait until ``group`` has committed the end of every partition of ``topics`` (ends re-read each round)."""
-    admin = AIOKafkaAdminClient(**settings.client_kwargs())
-    consumer = AIOKafkaConsumer(**settings.client_kwargs(), enable_auto_commit=False)
+    admin = kafkaclients.admin(settings)
+    consumer = kafkaclients.consumer(settings, "faults-offsets")
     await admin.start()
     await consumer.start()
     try:

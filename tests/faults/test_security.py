@@ -7,8 +7,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.topics import UPDATES, TopicSpec, ensure_topics
 from tests.conftest import SASL_USER, free_port
@@ -65,7 +65,7 @@ async def test_sasl_plain_ingest_works_and_never_logs_the_password(
     ).start()
     try:
         await asyncio.to_thread(worker.wait_ready)
-        producer = AIOKafkaProducer(**secure.client_kwargs())
+        producer = kafkaclients.producer(secure, "test-secure")
         await producer.start()
         event = {
             "event_id": "s-1",
@@ -76,7 +76,7 @@ async def test_sasl_plain_ingest_works_and_never_logs_the_password(
             "unit": "người",
             "mode": "delta",
         }
-        await (await producer.send(topic, orjson.dumps(event)))
+        await kafkaclients.send_all(producer, topic, [(None, orjson.dumps(event))])
         await producer.stop()
         updates = await read_until(
             secure, secure.topic(UPDATES.name), lambda rs: len(rs) >= 1, timeout=90, on_timeout=worker.tail

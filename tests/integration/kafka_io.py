@@ -5,20 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 
 
 async def publish(settings: KafkaSettings, topic: str, values: Iterable[bytes], key: bytes | None = None) -> int:
-    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", linger_ms=5)
+    producer = kafkaclients.producer(settings, "test-publish")
     await producer.start()
     try:
-        futures = [await producer.send(topic, v, key=key) for v in values]
-        for f in futures:
-            await f
-        return len(futures)
+        return len(await kafkaclients.send_all(producer, topic, ((key, v) for v in values)))
     finally:
         await producer.stop()
 
@@ -31,9 +28,8 @@ async def read_until(
     on_timeout: Callable[[], str] = lambda: "",
 ) -> list[ConsumerRecord]:
     """Read ``topic`` from the beginning until ``done(records)`` holds; fail after ``timeout`` seconds."""
-    consumer = AIOKafkaConsumer(
-        topic, **settings.client_kwargs(), auto_offset_reset="earliest", enable_auto_commit=False
-    )
+    consumer = kafkaclients.consumer(settings, "test-read")
+    consumer.subscribe([topic])
     await consumer.start()
     records: list[ConsumerRecord] = []
     deadline = time.monotonic() + timeout

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from shared import kafkaclients
 from shared.aggregation import SeriesState
 from shared.config import KafkaSettings
 from shared.consuming import AGGREGATE_GROUP
@@ -226,15 +226,10 @@ def vn(day: str) -> datetime:
 
 async def publish_updates(settings: KafkaSettings, topic: str, updates: Iterable[IndicatorUpdate]) -> int:
     """Publish updates keyed like ingest does (unit|indicator), in order."""
-    producer = AIOKafkaProducer(
-        **settings.client_kwargs(), acks="all", linger_ms=20, max_batch_size=512 * 1024, enable_idempotence=True
-    )
+    producer = kafkaclients.producer(settings, "test-updates", linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
-        futures = [await producer.send(topic, u.encode(), key=u.key) for u in updates]
-        for f in futures:
-            await f
-        return len(futures)
+        return len(await kafkaclients.send_all(producer, topic, ((u.key, u.encode()) for u in updates)))
     finally:
         await producer.stop()
 
@@ -717,7 +712,7 @@ def oracle(updates: Iterable[IndicatorUpdate]) -> dict[tuple, tuple[Decimal, Dec
 
 async def changelog_totals(p: Pipeline) -> dict[tuple, tuple[Decimal, Decimal, int]]:
     """Unit-view totals rebuilt from the table's changelog alone (the latest state of each series)."""
-    consumer = AIOKafkaConsumer(**p.ns.client_kwargs(), enable_auto_commit=False)
+    consumer = kafkaclients.consumer(p.ns, "test-changelog")
     await consumer.start()
     try:
         assert p.changelog_topic in await consumer.topics()
@@ -754,8 +749,8 @@ async def caught_up(p: Pipeline, timeout: float, on_timeout: Callable[[], str]) 
     """Wait until the aggregate consumer group has committed the end of every indicator.updates partition."""
     group = f"{p.ns.namespace}{AGGREGATE_GROUP}"
     parts = [TopicPartition(p.updates_topic, n) for n in range(UPDATES.partitions)]
-    admin = AIOKafkaAdminClient(**p.ns.client_kwargs())
-    consumer = AIOKafkaConsumer(**p.ns.client_kwargs(), enable_auto_commit=False)
+    admin = kafkaclients.admin(p.ns)
+    consumer = kafkaclients.consumer(p.ns, "test-offsets")
     await admin.start()
     await consumer.start()
     try:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.aggregate.batches import total_message
 from services.aggregate.query import View
+from shared import kafkaclients
 from shared.aggregation import QuarterTotal
 from shared.alerting import format_amount
 from shared.config import KafkaSettings
@@ -157,11 +157,10 @@ def total(unit: str, indicator: str, quarter: int, ytd_bn: str, as_of: str, *, y
 
 
 async def publish_totals(ns: KafkaSettings, *records: tuple[bytes, bytes]) -> None:
-    producer = AIOKafkaProducer(**ns.client_kwargs(), acks="all")
+    producer = kafkaclients.producer(ns, "test-totals")
     await producer.start()
     try:
-        for key, value in records:
-            await producer.send_and_wait(ns.topic(TOTALS.name), value, key=key)
+        await kafkaclients.send_all(producer, ns.topic(TOTALS.name), records)
     finally:
         await producer.stop()
 
@@ -421,10 +420,10 @@ async def test_a_plan_removed_while_its_alert_fires_resolves_it(pipeline: Pipeli
     await publish_totals(p.ns, total(LANG_SON, "public_investment_disbursed", 3, "1395", "2024-09-15"))
     await wait_for_notifications(p, 1, province=LANG_SON, alertname="TiendoBehindPlan")
 
-    producer = AIOKafkaProducer(**p.ns.client_kwargs(), acks="all")
+    producer = kafkaclients.producer(p.ns, "test-plans")
     await producer.start()
     try:
-        await producer.send_and_wait(p.ns.topic(PLANS.name), None, key=plan.key.encode())  # tombstone
+        await kafkaclients.send_all(producer, p.ns.topic(PLANS.name), [(plan.key.encode(), None)])  # tombstone
     finally:
         await producer.stop()
     notifications = await wait_for_notifications(p, 2, province=LANG_SON, alertname="TiendoBehindPlan")

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.topics import TopicSpec
 from tests.conftest import free_port
@@ -38,12 +38,12 @@ async def test_faust_app_consumes_and_updates_a_table(
         [sys.executable, "-m", "tests.integration.faust_probe"], cwd=ROOT, env=env, stdout=log, stderr=log
     )
     try:
-        producer = AIOKafkaProducer(**kafka_settings.client_kwargs())
+        producer = kafkaclients.producer(kafka_settings, "test")
         await producer.start()
-        for i in range(30):
-            await producer.send(src, key=b"abc"[i % 3 : i % 3 + 1], value=b"x")
+        await kafkaclients.send_all(producer, src, [(b"abc"[i % 3 : i % 3 + 1], b"x") for i in range(30)])
         await producer.stop()
-        consumer = AIOKafkaConsumer(out, **kafka_settings.client_kwargs(), auto_offset_reset="earliest")
+        consumer = kafkaclients.consumer(kafka_settings, "test")
+        consumer.subscribe([out])
         await consumer.start()
         latest: dict[bytes, int] = {}
         deadline = time.monotonic() + 90

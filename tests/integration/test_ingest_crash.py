@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.consuming import INGEST_GROUP
 from shared.topics import DLQ, UPDATES, TopicSpec, ensure_topics
@@ -59,7 +59,7 @@ class UpdatesReader:
         self.consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> UpdatesReader:
-        self.consumer = AIOKafkaConsumer(**self.settings.client_kwargs(), enable_auto_commit=False)
+        self.consumer = kafkaclients.consumer(self.settings, "test-updates")
         await self.consumer.start()
         tps = [TopicPartition(self.topic, p) for p in range(UPDATES.partitions)]
         self.consumer.assign(tps)
@@ -120,7 +120,7 @@ def kill_when_processed(worker: Worker, threshold: float, timeout: float = 60) -
 
 async def committed(settings: KafkaSettings, group: str, topics: set[str]) -> int:
     """Sum of the group's committed offsets on the topics."""
-    admin = AIOKafkaAdminClient(**settings.client_kwargs())
+    admin = kafkaclients.admin(settings)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
