@@ -12,8 +12,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from shared.metrics import metric_sum
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -138,8 +136,3 @@ class Worker(Process):
         argv = [sys.executable, "-m", "services", command, *args]
         super().__init__(command, argv, log, {**env, "TIENDO_WEB_PORT": str(port)}, port=port, own_session=own_session)
         self.command = command
-
-    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """Sum of a metric's samples matching the labels, read from /metrics."""
-        _, body = self.get("/metrics")
-        return metric_sum(body.decode(), name, labels)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from services import processes
 from services.processes import ROOT, ProcessError
+from shared.metrics import metric_sum
 
 __all__ = ["ROOT", "Worker"]
 
 
 class Worker(processes.Worker):
     """A worker whose failure to become ready fails the test (AssertionError with its log's tail)."""
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Sum of a metric's samples matching the labels, read from /metrics."""
+        _, body = self.get("/metrics")
+        return metric_sum(body.decode(), name, labels)
 
     def wait_ready(self, timeout: float = 120) -> None:
         try:

@@ -22,10 +22,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from services.alert.plans_cli import publish_plans
+from services.alert.plans import publish_plans
 from services.demo.replay import Timed, replay, timeline
 from services.demo.stack import alertmanager, get_json, get_text, prometheus, worker
-from services.localkafka import LocalBroker
+from services.localkafka import BrokerError, LocalBroker
 from services.processes import ROOT, Process, ProcessError
 from shared.alerting import format_amount
 from shared.config import KafkaSettings
@@ -96,7 +96,10 @@ class Demo:
             broker = LocalBroker.from_env()
             if broker.pid() is None:
                 self.console.print(f"starting Apache Kafka on {broker.bootstrap} …")
-                broker.start()
+                try:
+                    broker.start()
+                except BrokerError as exc:
+                    raise ProcessError(str(exc)) from None
                 self.broker = broker
             bootstrap = broker.bootstrap
         self.settings = KafkaSettings(bootstrap_servers=bootstrap, namespace=self.o.namespace)

@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.alert.plans_cli import publish_plans
+from services.alert.plans import publish_plans
 from shared.config import KafkaSettings
 from shared.plans import load_plan_file
 from shared.topics import ALERTS, TOTALS, UPDATES, TopicSpec

@@ -21,7 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services import cli
-from services.alert.plans_cli import SHOWN_PROBLEMS, file_problems
+from services.aggregate import client
+from services.cli import catalogue
+from services.cli.plansio import SHOWN_PROBLEMS, file_problems
 from shared.indicators import CATALOGUE
 from shared.plans import PlanFileError, load_plan_file
 
@@ -221,14 +223,14 @@ runner = CliRunner()
     ],
 )
 def test_totals_arguments_are_checked_locally(args: list[str], option: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_fetch_totals", lambda url, params: pytest.fail("nothing may be asked"))
+    monkeypatch.setattr(client, "fetch_totals", lambda url, params: pytest.fail("nothing may be asked"))
     result = runner.invoke(cli.app, ["totals", *args])
     assert result.exit_code == 2 and option in result.output, result.output
 
 
 def test_totals_accepts_quarter_5_and_both_views(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[dict[str, object]] = []
-    monkeypatch.setattr(cli, "_fetch_totals", lambda url, params: asked.append(params) or [])
+    monkeypatch.setattr(client, "fetch_totals", lambda url, params: asked.append(params) or [])
     for view in ("unit", "current"):
         result = runner.invoke(cli.app, ["totals", "--quarter", "5", "--year", "2024", "--view", view])
         assert result.exit_code == 0, result.output
@@ -278,7 +280,7 @@ class _Frozen(datetime):
 
 
 def test_provinces_resolve_means_today_in_vietnam(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "datetime", _Frozen, raising=False)
+    monkeypatch.setattr(catalogue, "datetime", _Frozen)
     result = runner.invoke(cli.app, ["provinces", "resolve", "Bac Giang"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "24 Tỉnh Bắc Ninh (on 2025-07-01)"
