@@ -1,6 +1,6 @@
 """Aggregation semantics: per-series state and the maths of quarterly totals (no Kafka, no Faust).
 
-A *series* is one province unit, indicator and year (``series_key``). The aggregate worker keeps one
+A *series* is one province unit, indicator and year (``shared.contracts.series_key``). The aggregate worker keeps one
 ``SeriesState`` per series, applies batches of ``IndicatorUpdate`` to it (``apply_batch``) and publishes
 ``QuarterTotal`` snapshots. The quarter and year of an update are ``update.quarter``/``update.year``
 (Vietnam time, set by ingest from ``as_of``). All values are exact ``Decimal``; sums never round.
@@ -67,11 +67,12 @@ from typing import Any, Final
 
 import orjson
 
+from shared.contracts import series_key
 from shared.indicators import Kind, get_indicator
 from shared.jsoncodec import dumps_kept
 from shared.provinces import MERGER_DATE, registry
 from shared.updates import IndicatorUpdate, Retraction
-from shared.vntime import VN_TZ, period_label
+from shared.vntime import VN_TZ, iso, parse_iso, period_label
 
 __all__ = [
     "MAX_IDENTITIES",
@@ -82,7 +83,6 @@ __all__ = [
     "SeriesState",
     "apply_batch",
     "rollup",
-    "series_key",
 ]
 
 MAX_IDENTITIES: Final = 5_000
@@ -146,7 +146,7 @@ class QuarterTotal:
 
     def key(self) -> bytes:
         """The ``indicator.totals`` message key."""
-        return f"{self.unit}|{self.indicator}|{self.year}|{period_label(self.quarter)}".encode()
+        return f"{series_key(self.unit, self.indicator, self.year)}|{period_label(self.quarter)}".encode()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: Decimals as strings, datetimes as ISO 8601."""
@@ -162,8 +162,8 @@ class QuarterTotal:
             "ytd": format(self.ytd, "f"),
             "base_unit": self.base_unit,
             "events": self.events,
-            "last_as_of": _iso(self.last_as_of),
-            "updated_at": _iso(self.updated_at),
+            "last_as_of": iso(self.last_as_of),
+            "updated_at": iso(self.updated_at),
             "sources": list(self.sources),
             "anchored": self.anchored,
         }
@@ -181,8 +181,8 @@ class QuarterTotal:
             ytd=Decimal(d["ytd"]),
             base_unit=d["base_unit"],
             events=int(d["events"]),
-            last_as_of=_parse_iso(d["last_as_of"]),
-            updated_at=_parse_iso(d["updated_at"]),
+            last_as_of=parse_iso(d["last_as_of"]),
+            updated_at=parse_iso(d["updated_at"]),
             sources=tuple(d["sources"]),
             anchored=d.get("anchored") is True,
         )
@@ -366,7 +366,7 @@ class SeriesState:
 
     @property
     def key(self) -> str:
-        return f"{self.unit}|{self.indicator}|{self.year}"
+        return series_key(self.unit, self.indicator, self.year)
 
     @property
     def summable(self) -> bool:
@@ -439,7 +439,7 @@ class SeriesState:
     def apply(self, update: IndicatorUpdate) -> Outcome:
         """Apply one update; raises ValueError (leaving the state untouched) if it cannot belong here."""
         if update.unit != self.unit or update.indicator != self.indicator or update.year != self.year:
-            raise ValueError(f"update for {series_key(update)!r} applied to series {self.key!r}")
+            raise ValueError(f"update for {update.series!r} applied to series {self.key!r}")
         if update.quarter not in _QUARTERS:
             raise ValueError(f"quarter {update.quarter!r} is not 1-5")
         if update.mode not in ("delta", "ytd"):
@@ -568,7 +568,7 @@ class SeriesState:
             "year": self.year,
             "seq": self._seq,
             "applied": applied,
-            "quarters": [{"updated_at": _iso(q.updated_at), "sources": q.sources[:]} for q in self._quarters],
+            "quarters": [{"updated_at": iso(q.updated_at), "sources": q.sources[:]} for q in self._quarters],
         }
 
     @classmethod
@@ -584,14 +584,9 @@ class SeriesState:
                 state._quarters[entry.quarter - 1].add(identity, entry)
         # States saved before the plan year's January tail (quarter 5) existed list four quarters.
         for data, saved in zip(state._quarters, d["quarters"], strict=False):
-            data.updated_at = _parse_iso(saved["updated_at"])
+            data.updated_at = parse_iso(saved["updated_at"])
             data.sources = list(saved["sources"])
         return state
-
-
-def series_key(update: IndicatorUpdate) -> str:
-    """The aggregation table key of the update's series."""
-    return update.series
 
 
 @dataclass
@@ -777,11 +772,3 @@ def _micros(instant: datetime) -> int:
 
 def _from_micros(micros: int) -> datetime:
     return (_EPOCH + timedelta(microseconds=micros)).astimezone(VN_TZ)
-
-
-def _iso(instant: datetime | None) -> str | None:
-    return None if instant is None else instant.isoformat()
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)

@@ -43,7 +43,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 
 from shared.plans import Plan
-from shared.vntime import VN_TZ, year_bounds
+from shared.vntime import VN_TZ, iso, parse_iso, year_bounds
 
 __all__ = [
     "BEHIND_PLAN",
@@ -283,10 +283,10 @@ class AlertState:
             },
             "status": self.status,
             "severity": self.severity,
-            "starts_at": _iso(self.starts_at),
-            "ends_at": _iso(self.ends_at),
-            "last_sent_at": _iso(self.last_sent_at),
-            "updated_at": _iso(self.updated_at),
+            "starts_at": iso(self.starts_at),
+            "ends_at": iso(self.ends_at),
+            "last_sent_at": iso(self.last_sent_at),
+            "updated_at": iso(self.updated_at),
             "labels": dict(self.labels),
             "annotations": dict(self.annotations),
         }
@@ -298,21 +298,13 @@ class AlertState:
             key=AlertKey(**data["key"]),
             status=data["status"],
             severity=data["severity"],
-            starts_at=_parse(data["starts_at"]),
-            ends_at=_parse(data["ends_at"]),
-            last_sent_at=_parse(data["last_sent_at"]),
-            updated_at=_parse(data["updated_at"]),
+            starts_at=parse_iso(data["starts_at"]),
+            ends_at=parse_iso(data["ends_at"]),
+            last_sent_at=parse_iso(data["last_sent_at"]),
+            updated_at=parse_iso(data["updated_at"]),
             labels=dict(data["labels"]),
             annotations=dict(data["annotations"]),
         )
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
-
-
-def _parse(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
 
 
 @dataclass(frozen=True)

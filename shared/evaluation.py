@@ -37,6 +37,7 @@ from shared.alerting import (
     step,
     thresholds_for,
 )
+from shared.contracts import View, figures_key
 from shared.indicators import get_indicator
 from shared.plans import Plan
 from shared.provinces import MERGER_DATE, Province, registry
@@ -44,12 +45,6 @@ from shared.vntime import VN_TZ, year_bounds
 
 #: Quarters of a plan year in ``indicator.totals``: 1-4, and 5 ("Q4+") for January of the next year.
 QUARTERS = 5
-#: Views of ``indicator.totals`` (see services/aggregate): per unit as it was, or rolled up to current provinces.
-UNIT_VIEW, CURRENT_VIEW = "unit", "current"
-
-
-def figures_key(view: str, unit: str, indicator: str, year: int) -> str:
-    return f"{view}/{unit}|{indicator}|{year}"
 
 
 def plan_series_key(plan: Plan) -> str:
@@ -58,8 +53,8 @@ def plan_series_key(plan: Plan) -> str:
     From 2025 a merged province's plan covers the whole year, including its constituents' first half.
     """
     if plan.year >= MERGER_DATE.year:
-        return figures_key(CURRENT_VIEW, plan.province_code, plan.indicator, plan.year)
-    return figures_key(UNIT_VIEW, plan.province_uid, plan.indicator, plan.year)
+        return figures_key(View.CURRENT, plan.province_code, plan.indicator, plan.year)
+    return figures_key(View.UNIT, plan.province_uid, plan.indicator, plan.year)
 
 
 @dataclass(slots=True)
@@ -152,7 +147,7 @@ def freshest(figures: Iterable[SeriesFigures]) -> list[SeriesFigures]:
     timeliness runs across plan years (in January the latest reading is usually the previous year's)."""
     best: dict[tuple[str, str], SeriesFigures] = {}
     for fig in figures:
-        if fig.view != UNIT_VIEW or fig.last_as_of is None:
+        if fig.view != View.UNIT or fig.last_as_of is None:
             continue
         seen = best.get((fig.unit, fig.indicator))
         if seen is None or seen.last_as_of is None or (fig.last_as_of, fig.year) > (seen.last_as_of, seen.year):
@@ -315,7 +310,7 @@ class Evaluator:
     def staleness(self, figures: SeriesFigures, state: AlertState | None, at: datetime) -> Transition | None:
         """Next transition of a series' stale-feed alert (unit view only; pass the unit's freshest series, see
         :func:`freshest`). A unit that ceased to exist (the 2025 merger) is not stale after its last day."""
-        if figures.last_as_of is None or figures.view != UNIT_VIEW:
+        if figures.last_as_of is None or figures.view != View.UNIT:
             return None
         indicator = get_indicator(figures.indicator)
         province = province_of(figures.unit)

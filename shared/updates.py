@@ -16,6 +16,8 @@ from typing import Any, Literal
 import orjson
 from aiokafka.partitioner import murmur2
 
+from shared.contracts import series_key
+
 Mode = Literal["delta", "ytd"]
 
 
@@ -69,7 +71,7 @@ class IndicatorUpdate:
     @property
     def series(self) -> str:
         """The aggregation series the update contributes to: ``unit|indicator|year`` (``year`` is the plan year)."""
-        return f"{self.unit}|{self.indicator}|{self.year}"
+        return series_key(self.unit, self.indicator, self.year)
 
     @property
     def routing(self) -> str:
@@ -179,7 +181,7 @@ class Retraction:
 
     @property
     def series(self) -> str:
-        return f"{self.unit}|{self.indicator}|{self.year}"
+        return series_key(self.unit, self.indicator, self.year)
 
     @property
     def key(self) -> bytes:

@@ -17,7 +17,9 @@ __all__ = [
     "VN_TZ",
     "DateError",
     "elapsed_fraction",
+    "iso",
     "parse_as_of",
+    "parse_iso",
     "period_label",
     "previous_quarter",
     "quarter_bounds",
@@ -136,3 +138,13 @@ def _check_quarter(quarter: int, *, tail: bool = False) -> None:
     if isinstance(quarter, bool) or not isinstance(quarter, int) or not 1 <= quarter <= last:
         allowed = "1, 2, 3, 4 or 5 (Q4+)" if tail else "1, 2, 3 or 4"
         raise DateError(f"quarter {quarter!r} must be {allowed}")
+
+
+def iso(at: datetime | None) -> str | None:
+    """An instant as ISO 8601 text for JSON (None stays None); :func:`parse_iso` reads it back."""
+    return None if at is None else at.isoformat()
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """The instant of :func:`iso`'s text (None stays None)."""
+    return None if text is None else datetime.fromisoformat(text)

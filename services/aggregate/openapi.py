@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.contracts import View
+
+VIEWS = [v.value for v in View]
+
 _TOTAL_SCHEMA = {
     "type": "object",
     "properties": {
-        "view": {"type": "string", "enum": ["unit", "current"]},
+        "view": {"type": "string", "enum": VIEWS},
         "unit": {"type": "string", "description": "Unit id (code, or code@start for units reusing a code)."},
         "province_code": {"type": "string"},
         "current_code": {"type": "string", "description": "The post-merger province it rolls up to."},
@@ -49,7 +53,7 @@ OPENAPI: dict[str, Any] = {
                     {
                         "name": "view",
                         "in": "query",
-                        "schema": {"type": "string", "enum": ["unit", "current"], "default": "unit"},
+                        "schema": {"type": "string", "enum": VIEWS, "default": View.UNIT.value},
                         "description": "unit: units as they were; current: rolled up into post-merger provinces.",
                     },
                 ],

@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
 from shared.aggregation import QuarterTotal, SeriesState, rollup
+from shared.contracts import View, parse_series_key
 from shared.indicators import UnknownIndicatorError, get_indicator
 from shared.provinces import MERGER_DATE, UnknownProvinceError, registry
-
-
-class View(StrEnum):
-    UNIT = "unit"
-    """Per province unit valid at the time (pre-merger units for history before 2025-07-01)."""
-    CURRENT = "current"
-    """Per current (post-merger) province: pre-merger units rolled up into the unit they became."""
 
 
 class QueryError(ValueError):
@@ -75,8 +68,7 @@ def key_filter(query: TotalsQuery) -> Callable[[str], bool]:
     units_of_year: dict[int, set[str] | None] = {}
 
     def keep(key: str) -> bool:
-        unit, indicator, year_text = key.split("|")
-        year = int(year_text)
+        unit, indicator, year = parse_series_key(key)
         if (query.indicator is not None and indicator != query.indicator) or (
             query.year is not None and year != query.year
         ):

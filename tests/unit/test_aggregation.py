@@ -21,8 +21,8 @@ from shared.aggregation import (
     SeriesState,
     apply_batch,
     rollup,
-    series_key,
 )
+from shared.contracts import series_key
 from shared.updates import IndicatorUpdate, Origin
 from shared.vntime import VN_TZ, parse_as_of, quarter_bounds, quarter_of
 
@@ -515,7 +515,7 @@ def test_apply_batch_publishes_the_quarter_an_event_left() -> None:
     assert result.changed_quarters == {(key, 1), (key, 4)}
     assert state.quarter_total(4).events == 0
     assert [t.quarter for t in state.totals()] == [1]
-    assert series_key(upd("new_jobs", 1, "2024-01-01")) == key
+    assert upd("new_jobs", 1, "2024-01-01").series == key == series_key("24", "new_jobs", 2024)
 
 
 # --- rollup ---------------------------------------------------------------------------------------------
