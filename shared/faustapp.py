@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 from pathlib import Path
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import Field
 
 from shared import kafkaclients
@@ -141,40 +139,6 @@ def run_worker(app: faust.App, settings: WorkerSettings) -> None:
     )
     worker.spinner = None  # Faust's spinner handler puts the root logger at DEBUG: costly, see stream-notes
     worker.execute_from_commandline()
-
-
-def follow_pattern(app: faust.App, settings: KafkaSettings, pattern: str, interval: float) -> faust.TopicT:
-    """A channel subscribed to every topic whose name matches ``pattern``, including topics created later.
-
-    faust-streaming subscribes by topic name only (pattern topics are never subscribed: "XXX pattern does not
-    work" in its aiokafka driver), so a task lists the cluster's topics every ``interval`` seconds and
-    re-registers the channel with the new names, which makes Faust resubscribe (a consumer group rebalance).
-    """
-    channel = app.topic(pattern=re.compile(pattern))
-    # Faust batches subscription changes behind a 45 s sleep; a new feed should be read within seconds.
-    app.topics._resubscribe_sleep_lock_seconds = 1.0
-
-    @app.task
-    async def discover() -> None:
-        admin = AIOKafkaAdminClient(**settings.client_kwargs())
-        await admin.start()
-        try:
-            while True:
-                names = sorted(t for t in await admin.list_topics() if channel.pattern.fullmatch(t))
-                if names != list(channel.topics):
-                    log.info("feed_topics", topics=names)
-                    # The agent iterates a clone of the channel (clones keep the pattern): update those too.
-                    family = [t for t in list(app.topics) if t.pattern is channel.pattern]
-                    for member in (channel, *family):
-                        member.topics = list(names)
-                    for member in family:
-                        app.topics.discard(member)
-                        app.topics.add(member)
-                await asyncio.sleep(interval)
-        finally:
-            await admin.close()
-
-    return channel
 
 
 class SmallTable(faust.Table):

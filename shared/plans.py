@@ -42,7 +42,6 @@ __all__ = [
     "Basis",
     "Milestone",
     "Plan",
-    "PlanBook",
     "PlanFileError",
     "PlanRowError",
     "curve_milestones",
@@ -162,7 +161,7 @@ class Plan:
 
     @property
     def key(self) -> str:
-        """Identity on the compacted ``plans`` topic and in :class:`PlanBook`."""
+        """Identity on the compacted ``plans`` topic."""
         return f"{self.province_uid}|{self.indicator}|{self.year}|{self.basis}"
 
     def expected_fraction(self, at: datetime) -> Decimal:
@@ -747,32 +746,3 @@ def _fraction(day: object, raw: object, problems: list[str]) -> Decimal | None:
         problems.append(f"milestone {_shown(day)}: fraction {_shown(raw)!r} is not a number (0.35 or 35%)")
         return None
     return value / 100 if text.endswith("%") else value
-
-
-class PlanBook:
-    """The plans in force, by :attr:`Plan.key`."""
-
-    def __init__(self, plans: Iterable[Plan] = ()) -> None:
-        self._plans: dict[str, Plan] = {}
-        for plan in plans:
-            self.upsert(plan)
-
-    def upsert(self, plan: Plan) -> None:
-        """Add a plan or replace the one with the same key."""
-        self._plans[plan.key] = plan
-
-    def remove(self, key: str) -> Plan | None:
-        """Drop a plan (a tombstone on the ``plans`` topic); return it, or None if there was none."""
-        return self._plans.pop(key, None)
-
-    def for_series(self, province_uid: str, indicator: str, year: int) -> list[Plan]:
-        """Every plan (central and/or provincial) for one province unit, indicator and year, by basis."""
-        found = (self._plans.get(f"{province_uid}|{indicator}|{year}|{basis}") for basis in BASES)
-        return [plan for plan in found if plan is not None]
-
-    def all(self) -> list[Plan]:
-        """Every plan, by key."""
-        return [self._plans[key] for key in sorted(self._plans)]
-
-    def __len__(self) -> int:
-        return len(self._plans)

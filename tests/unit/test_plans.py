@@ -19,7 +19,6 @@ from shared.plans import (
     CURVES,
     MAX_PLAN_FILE_BYTES,
     Plan,
-    PlanBook,
     PlanFileError,
     PlanRowError,
     curve_milestones,
@@ -694,22 +693,6 @@ def test_plan_from_dict_rejects_bad_numbers() -> None:
     data = _plan().to_dict() | {"target": "lots"}
     with pytest.raises(ValueError, match="invalid plan record"):
         Plan.from_dict(data)
-
-
-def test_plan_book() -> None:
-    central = _plan()
-    provincial = replace(central, basis="provincial", target=5200 * BN)
-    other_year = replace(central, year=2025, milestones=curve_milestones("disbursement", 2025))
-    book = PlanBook([central, provincial, other_year])
-    assert len(book) == 3
-    assert book.for_series("20@test", "public_investment_disbursed", 2024) == [central, provincial]
-    book.upsert(replace(central, target=4600 * BN))
-    assert book.for_series("20@test", "public_investment_disbursed", 2024)[0].target == 4600 * BN
-    assert book.remove(provincial.key) == provincial
-    assert book.remove(provincial.key) is None
-    assert book.for_series("20@test", "public_investment_disbursed", 2024) == [replace(central, target=4600 * BN)]
-    assert book.for_series("20@test", "new_jobs", 2024) == []
-    assert [plan.key for plan in book.all()] == sorted([central.key, other_year.key])
 
 
 def test_plan_row_error_is_a_value() -> None:
