@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import orjson
-from aiokafka import AIOKafkaProducer
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.plans import Plan
 from shared.reading import read_to_end
@@ -16,14 +14,12 @@ from shared.topics import PLANS, ensure_topics
 async def publish_plans(settings: KafkaSettings, plans: list[Plan]) -> None:
     """Create the ``plans`` topic if needed and publish every plan, keyed by :attr:`Plan.key`; wait for the acks."""
     await ensure_topics(settings, (PLANS,))
-    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", enable_idempotence=True)
+    producer = kafkaclients.producer(settings, "tiendo-plans")
     try:
         await producer.start()
-        futures = [
-            await producer.send(settings.topic(PLANS.name), orjson.dumps(p.to_dict()), key=p.key.encode())
-            for p in plans
-        ]
-        await asyncio.gather(*futures)
+        await kafkaclients.send_all(
+            producer, settings.topic(PLANS.name), [(p.key.encode(), orjson.dumps(p.to_dict())) for p in plans]
+        )
     finally:
         await producer.stop()
 

@@ -12,11 +12,11 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from pydantic import ValidationError
 
 from services.cli.options import CliError
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.topics import FEED_PREFIX, PROJECT_TOPICS, TopicError, TopicSpec, ensure_topics, feed_topic
 
@@ -127,7 +127,7 @@ def create_topics(settings: KafkaSettings, specs: Sequence[TopicSpec] = PROJECT_
 
 async def partition_counts(settings: KafkaSettings, topics: list[str]) -> dict[str, int]:
     """Partitions of each of ``topics`` that exists (missing topics are left out)."""
-    admin = AIOKafkaAdminClient(**settings.client_kwargs(), client_id="tiendo-cli")
+    admin = kafkaclients.admin(settings, "tiendo-cli")
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -141,15 +141,8 @@ async def partition_counts(settings: KafkaSettings, topics: list[str]) -> dict[s
 
 
 async def start_producer(settings: KafkaSettings, client_id: str) -> AIOKafkaProducer:
-    """An acks=all, idempotent producer: a retried send is never written twice."""
-    producer = AIOKafkaProducer(
-        **settings.client_kwargs(),
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=10,
-        max_batch_size=256 * 1024,
-    )
+    """A started producer (``shared.kafkaclients``: acks=all, idempotent); a cluster out of reach is one line."""
+    producer = kafkaclients.producer(settings, client_id, linger_ms=10)
     try:
         await producer.start()
     except KafkaError as exc:

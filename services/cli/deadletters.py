@@ -7,7 +7,6 @@ import base64
 from collections import Counter, deque
 from collections.abc import Callable
 from fnmatch import fnmatchcase
-from typing import Any
 
 import orjson
 import typer
@@ -17,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from services.cli.common import CHUNK, kafka_settings, partition_counts, start_producer
+from services.cli.common import kafka_settings, partition_counts, start_producer
 from services.cli.options import CliError
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.deadletter import DeadLetter
 from shared.normalise import Reason
@@ -163,19 +163,14 @@ async def _replay(settings: KafkaSettings, originals: dict[tuple[str, bytes | No
     partitions = await partition_counts(settings, sources)
     producer = await start_producer(settings, "tiendo-dlq-replay")
     try:
-        pending: list[asyncio.Future[Any]] = []
-        for (source, key, value), partition in originals.items():
-            if source not in partitions:
-                continue
-            pending.append(
-                await producer.send(
-                    source, value, key=key, partition=partition if partition < partitions[source] else None
-                )
-            )
-            if len(pending) >= CHUNK:
-                await asyncio.gather(*pending)
-                pending = []
-        await asyncio.gather(*pending)
+        await kafkaclients.send_all(
+            producer,
+            [
+                (source, key, value, partition if partition < partitions[source] else None)
+                for (source, key, value), partition in originals.items()
+                if source in partitions
+            ],
+        )
     except KafkaError as exc:
         raise CliError(f"replaying dead letters failed: {exc!r}") from None
     finally:

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
+from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.feedfiles import read_feed_file
 from shared.vntime import DateError, parse_as_of
@@ -80,7 +80,7 @@ async def replay(
     progress: Callable[[int], None] = lambda _n: None,
 ) -> int:
     """Publish the messages; with ``speed`` the gaps between event times are kept, divided by it."""
-    producer = AIOKafkaProducer(**settings.client_kwargs(), acks="all", enable_idempotence=True, linger_ms=5)
+    producer = kafkaclients.producer(settings, "tiendo-replay")
     await producer.start()
     try:
         started, first = time.monotonic(), messages[0].at if messages else None
