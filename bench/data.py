@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import cycle
 
-from services.demo.feeds import generate_year
+from samples.feeds import generate_year
 from shared.provinces import registry
 from shared.updates import IndicatorUpdate, Origin
 from shared.vntime import VN_TZ
@@ -40,7 +40,7 @@ class FeedMessage:
     topic: str
     value: bytes
     kind: str
-    """valid, duplicate, correction or bad (from ``services.demo.feeds``)."""
+    """valid, duplicate, correction or bad (from ``samples.feeds``)."""
 
 
 def feed_events(n: int, topic_prefix: str, seed: int = 2024) -> list[FeedMessage]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.demo.feeds import REASONS, SampleEvent, generate_year, write_feeds
+from samples.feeds import REASONS, SampleEvent, generate_year, write_feeds
 from shared.events import DecodeError, FeedEvent, SchemaError, decode_json, validate_event
 from shared.feedfiles import read_feed_file
 from shared.indicators import UnitMismatchError, UnknownIndicatorError, get_indicator
@@ -236,4 +236,4 @@ def test_written_files_match_and_read_back(tmp_path: Path, events: list[SampleEv
         topic = path.name.removesuffix(".jsonl")
         assert [r.value for r in read_feed_file(path)] == [e.value for e in events if e.topic == topic]
         committed = SAMPLES / path.name
-        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale: run scripts/make-sample-feeds.py"
+        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale: run python -m samples"

@@ -1,12 +1,12 @@
 """Write the 2024 sample provincial feeds, one JSON-lines file per topic, and print the paths written.
 
-Usage: python scripts/make-sample-feeds.py [DIRECTORY]   (default: deploy/samples/feeds-2024)
+Usage: python -m samples [DIRECTORY]   (default: deploy/samples/feeds-2024)
 """
 
 import sys
 from pathlib import Path
 
-from services.demo.feeds import generate_year, write_feeds
+from samples.feeds import generate_year, write_feeds
 
 DEFAULT = Path(__file__).resolve().parent.parent / "deploy" / "samples" / "feeds-2024"
 

@@ -6,7 +6,8 @@ and of site clearance per project, in every spelling of the province, Vietnamese
 notation, composed or decomposed Unicode. About 3% of events are re-sent (duplicates), a few are corrected
 (revision 1) and about 2% are broken, each with the dead-letter reason the ingest worker must give. For 2024
 the figures follow the seed articles (Bắc Giang's first quarter, Lạng Sơn's lagging disbursement, Hải Phòng's
-site clearance); see ``deploy/samples/README.md``.
+site clearance); see ``deploy/samples/README.md``. The offices, their spellings and figures are data:
+``offices.yaml`` next to this module.
 """
 
 import calendar
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import orjson
+import yaml
 
 from shared.indicators import CATALOGUE
 from shared.numbers import NumberError, parse_number
@@ -115,511 +117,90 @@ class _Office:
     extras: tuple[tuple[str, object], ...] = ()
 
 
-_MONTH_WEIGHTS: Final = (7.2, 6.0, 8.4, 8.3, 8.5, 8.6, 8.6, 8.7, 8.6, 8.8, 8.9, 9.4)
-_SEASONAL: Final[Curve] = tuple(
-    (month, 31, sum(_MONTH_WEIGHTS[:month]) / sum(_MONTH_WEIGHTS)) for month in range(1, 13)
-)
-#: Disbursement on track: slow early, fast late, a little under the plan curve (15/35/60/95% at quarter ends).
-_DISBURSEMENT: Final[Curve] = (
-    (1, 31, 0.025),
-    (3, 31, 0.145),
-    (6, 30, 0.345),
-    (8, 31, 0.49),
-    (9, 30, 0.59),
-    (11, 30, 0.78),
-    (12, 31, 0.955),
-)
-_CLEARANCE: Final[Curve] = ((3, 31, 0.10), (6, 30, 0.30), (9, 30, 0.60), (12, 31, 1.0))
-
-_CAPITAL_SOURCES: Final[tuple[Part, ...]] = (
-    ("nsdp", "vốn ngân sách địa phương", "local budget capital"),
-    ("nstw", "vốn ngân sách trung ương", "central budget capital"),
-    ("oda", "vốn ODA", "ODA capital"),
-    ("ctmtqg", "vốn chương trình mục tiêu quốc gia", "national target programmes"),
-)
-_CAPITAL_WEIGHTS: Final = {"nsdp": 0.5, "nstw": 0.3, "oda": 0.1, "ctmtqg": 0.1}
+_DATA: Final = Path(__file__).with_name("offices.yaml")
 
 
-def _scaled(curve: Curve, factor: float) -> Curve:
-    return tuple((month, day, fraction * factor) for month, day, fraction in curve)
+def _curve(raw: Sequence[Sequence[object]], scale: float | None = None) -> Curve:
+    """``[[month, day, fraction], ...]``; a fraction may be written ``"a/b"``; ``scale`` multiplies each one."""
+    points = []
+    for month, day, written in raw:
+        fraction = _ratio(written) if isinstance(written, str) else written
+        points.append((int(month), int(day), fraction if scale is None else fraction * scale))  # type: ignore[operator]
+    return tuple(points)  # type: ignore[arg-type]
 
 
-def _projects(*names: tuple[str, str]) -> tuple[Part, ...]:
-    return tuple((slug, name, name) for slug, name in names)
+def _ratio(text: str) -> float:
+    """``"a/b"`` as the float ``a / b`` (what Python's ``4_680 / 15_200`` is)."""
+    numerator, _, denominator = text.partition("/")
+    return float(numerator) / float(denominator)
 
 
-def _standard(  # noqa: PLR0917 - one figure per indicator, named at the call by position like a table row
-    budget: float,
-    ipv: float,
-    trade: float,
-    invest: float,
-    enterprises: float,
-    capital: float,
-    jobs: float,
-    growth: tuple[str, str, str, str],
-    disbursement: _Series,
-    clearance: _Series,
-) -> tuple[_Series, ...]:
-    """The series every office sends; totals in bn VND, mn USD, ha or counts for the year."""
-    return (
-        _Series("state_budget_revenue", "ytd", "monthly+quarters", "vnd", budget, _SEASONAL),
-        _Series("industrial_production_value", "ytd", "monthly+quarters", "vnd_large", ipv, _SEASONAL),
-        _Series("import_export_value", "ytd", "monthly+quarters", "usd", trade, _SEASONAL),
-        _Series("investment_attracted", "ytd", "monthly", "usd_small", invest, _SEASONAL),
-        _Series("new_enterprises", "delta", "monthly", "enterprises", enterprises, _SEASONAL),
-        _Series("registered_capital", "delta", "monthly", "vnd", capital, _SEASONAL),
-        _Series("new_jobs", "delta", "monthly", "jobs", jobs, _SEASONAL),
-        _Series("grdp_growth", "ytd", "quarters", "percent", rates=growth),
-        disbursement,
-        clearance,
-    )
+def _day_key(text: str) -> tuple[int, int]:
+    month, day = text.split("-")
+    return int(month), int(day)
 
 
-def _weekly_disbursement(plan: float, performance: float, parts: tuple[Part, ...] = ()) -> _Series:
-    curve = _scaled(_DISBURSEMENT, performance)
-    return _Series("public_investment_disbursed", "delta", "weekly", "vnd_small", plan, curve, parts)
+def _load_offices(path: Path = _DATA) -> tuple[tuple[_Office, ...], Mapping[str, float], Mapping[str, tuple[str, ...]]]:
+    """The offices of ``offices.yaml``, the capital sources' shares and the offices' province-name typos."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    weights = data["month_weights"]
+    curves = {name: _curve(points) for name, points in data["curves"].items()}
+    curves["seasonal"] = tuple((month, 31, sum(weights[:month]) / sum(weights)) for month in range(1, 13))
+    sources = {slug: (slug, vi, en) for slug, (vi, en, _) in data["capital_sources"].items()}
+    offices = []
+    for raw in data["offices"]:
+        series = []
+        for indicator, standard in data["standard"].items():
+            spec = {**standard, **raw["series"].get(indicator, {})}
+            curve = spec.get("curve")
+            if isinstance(curve, str):
+                curve = curves[curve] if "scale" not in spec else _curve(curves[curve], spec["scale"])
+            elif curve is not None:
+                curve = _curve(curve, spec.get("scale"))
+            parts = tuple(sources[slug] for slug in spec.get("sources", ()))
+            parts += tuple((slug, name, name) for slug, name in spec.get("projects", {}).items())
+            series.append(
+                _Series(
+                    indicator,
+                    spec["mode"],
+                    spec["schedule"],
+                    spec["palette"],
+                    spec.get("total", 0.0),
+                    curve or (),
+                    parts,
+                    tuple(spec.get("rates", ())),
+                    spec.get("id_template"),
+                    {_day_key(k): Decimal(v) for k, v in spec.get("anchors", {}).items()},
+                    {int(k): Decimal(v) for k, v in spec.get("monthly", {}).items()},
+                    {_day_key(k): v for k, v in spec.get("fixed", {}).items()},
+                )
+            )
+        offices.append(
+            _Office(
+                topic=raw["topic"],
+                place_vi=raw["place_vi"],
+                place_en=raw["place_en"],
+                names=tuple(raw["names"].items()),
+                ids=raw["ids"],
+                time_style=raw["time_style"],
+                en_share=raw["en_share"],
+                formats=tuple(raw["formats"].items()),
+                nfd_share=raw["nfd_share"],
+                encoding=raw["encoding"],
+                series=tuple(series),
+                part_separator=raw.get("part_separator", "-"),
+                explicit_revision=raw.get("explicit_revision", False),
+                week_day=raw.get("week_day", 4),
+                period_field=raw.get("period_field"),
+                extras=tuple(raw.get("extras", {}).items()),
+            )
+        )
+    shares = {slug: share for slug, (_, _, share) in data["capital_sources"].items()}
+    typos = {raw["topic"]: tuple(raw["typos"]) for raw in data["offices"]}
+    return tuple(offices), shares, typos
 
 
-def _clearance(plan: float, curve: Curve, projects: tuple[Part, ...]) -> _Series:
-    return _Series("site_clearance_area", "delta", "weekly", "area", plan, curve, projects)
-
-
-_BAC_GIANG_FIXED: Final[Mapping[tuple[int, int], Mapping[str, Mapping[str, object]]]] = {
-    (3, 31): {
-        "state_budget_revenue": {
-            "event_id": "bg-2024-q1-ngansach",
-            "province": "Bắc Giang",
-            "indicator": "state_budget_revenue",
-            "as_of": "2024-03-31",
-            "value": "4.680",
-            "unit": "tỷ đồng",
-            "mode": "ytd",
-            "source": "UBND tỉnh Bắc Giang, báo cáo quý I/2024",
-        },
-        "industrial_production_value": {
-            "event_id": "bg-2024-q1-sxcn",
-            "province": "Bắc Giang",
-            "indicator": "industrial_production_value",
-            "as_of": "2024-03-31",
-            "value": "150,06",
-            "unit": "nghìn tỷ đồng",
-            "mode": "ytd",
-            "source": "Cục Thống kê tỉnh Bắc Giang, quý I/2024 (đạt 22,6% kế hoạch)",
-        },
-        "import_export_value": {
-            "event_id": "bg-2024-q1-xnk",
-            "province": "Tỉnh Bắc Giang",
-            "indicator": "import_export_value",
-            "as_of": "2024-03-31",
-            "value": "10.310",
-            "unit": "triệu USD",
-            "mode": "ytd",
-            "source": "Sở Công Thương tỉnh Bắc Giang, quý I/2024",
-        },
-        "grdp_growth": {
-            "event_id": "bg-2024-q1-grdp",
-            "province": "Bắc Giang",
-            "indicator": "grdp_growth",
-            "as_of": "2024-03-31",
-            "value": 14.18,
-            "unit": "%",
-            "mode": "ytd",
-            "source": "Cục Thống kê tỉnh Bắc Giang, ước tính quý I/2024",
-        },
-    },
-    (3, 15): {
-        "investment_attracted": {
-            "event_id": "bacgiang-fdi-2024-03-15",
-            "province": "Bac Giang province",
-            "indicator": "investment_attracted",
-            "as_of": "2024-03-15",
-            "value": "624.26",
-            "unit": "million USD",
-            "mode": "ytd",
-            "source": "Bac Giang People's Committee, Q1 2024 review",
-        },
-    },
-}
-
-
-def _fixed(indicator: str) -> dict[tuple[int, int], Mapping[str, object]]:
-    return {day: events[indicator] for day, events in _BAC_GIANG_FIXED.items() if indicator in events}
-
-
-_BAC_GIANG: Final = _Office(
-    topic="feed.bac-giang",
-    place_vi="tỉnh Bắc Giang",
-    place_en="Bac Giang province",
-    names=(
-        ("Bắc Giang", 10),
-        ("Bac Giang", 3),
-        ("BẮC GIANG", 1),
-        ("Tỉnh Bắc Giang", 2),
-        ("24", 1),
-        ("Bac Giang province", 1),
-    ),
-    ids="bg-{year}-{period}-{short}{part}",
-    time_style="date",
-    en_share=0.15,
-    formats=(("grouped", 5), ("number", 3), ("plain", 2)),
-    nfd_share=0.08,
-    encoding="compact",
-    series=(
-        # Q1 2024 (seed 001): budget 4,680 bn = 32.6% of the 14,356 bn estimate; industry 150.06 trillion =
-        # 22.6% of a 664 trillion plan; trade 10.31 bn USD; 624.26 mn USD attracted by 15 March.
-        _Series(
-            "state_budget_revenue",
-            "ytd",
-            "monthly+quarters",
-            "vnd",
-            15_200,
-            ((1, 31, 0.112), (2, 29, 0.205), (3, 31, 4_680 / 15_200), (6, 30, 0.54), (9, 30, 0.765), (12, 31, 1)),
-            anchors={(3, 31): Decimal("4680")},
-            fixed=_fixed("state_budget_revenue"),
-        ),
-        _Series(
-            "industrial_production_value",
-            "ytd",
-            "monthly+quarters",
-            "vnd_large",
-            672_000,
-            ((1, 31, 0.078), (2, 29, 0.139), (3, 31, 150_060 / 672_000), (6, 30, 0.47), (9, 30, 0.73), (12, 31, 1)),
-            anchors={(3, 31): Decimal("150060")},
-            fixed=_fixed("industrial_production_value"),
-        ),
-        _Series(
-            "import_export_value",
-            "ytd",
-            "monthly+quarters",
-            "usd",
-            45_600,
-            ((1, 31, 0.08), (2, 29, 0.142), (3, 31, 10_310 / 45_600), (6, 30, 0.47), (9, 30, 0.735), (12, 31, 1)),
-            anchors={(3, 31): Decimal("10310")},
-            fixed=_fixed("import_export_value"),
-        ),
-        _Series(
-            "investment_attracted",
-            "ytd",
-            "15th",
-            "usd_small",
-            2_150,
-            ((1, 31, 0.13), (2, 29, 0.235), (3, 15, 624.26 / 2_150), (6, 30, 0.52), (9, 30, 0.75), (12, 31, 1)),
-            id_template="bacgiang-fdi-{date}",
-            anchors={(3, 15): Decimal("624.26")},
-            fixed=_fixed("investment_attracted"),
-        ),
-        # 310 new enterprises with 2,535 bn VND registered capital and 8,930 new jobs in Q1 2024 (seed 001).
-        _Series(
-            "new_enterprises",
-            "delta",
-            "monthly",
-            "enterprises",
-            1_650,
-            _SEASONAL,
-            monthly={1: Decimal("98"), 2: Decimal("72"), 3: Decimal("140")},
-        ),
-        _Series(
-            "registered_capital",
-            "delta",
-            "monthly",
-            "vnd",
-            12_800,
-            _SEASONAL,
-            monthly={1: Decimal("812.5"), 2: Decimal("604"), 3: Decimal("1118.5")},
-        ),
-        _Series(
-            "new_jobs",
-            "delta",
-            "monthly",
-            "jobs",
-            31_500,
-            _SEASONAL,
-            monthly={1: Decimal("2860"), 2: Decimal("2315"), 3: Decimal("3755")},
-        ),
-        _Series(
-            "grdp_growth",
-            "ytd",
-            "quarters",
-            "percent",
-            rates=("14.18", "13.76", "13.62", "13.85"),
-            fixed=_fixed("grdp_growth"),
-        ),
-        _Series(
-            "public_investment_disbursed",
-            "ytd",
-            "monthly+quarters",
-            "vnd",
-            6_500,
-            _scaled(_DISBURSEMENT, 1.02),
-        ),
-        _clearance(
-            650,
-            _scaled(_CLEARANCE, 0.98),
-            _projects(
-                ("hoaphu", "KCN Hòa Phú mở rộng"),
-                ("yenlu", "KCN Yên Lư"),
-                ("tanhung", "KCN Tân Hưng"),
-                ("vd4", "Đường vành đai 4 - Vùng Thủ đô (đoạn Bắc Giang)"),
-                ("huonglam", "CCN Hương Lâm"),
-                ("songkhe", "KCN Song Khê - Nội Hoàng"),
-            ),
-        ),
-    ),
-)
-
-_BAC_NINH: Final = _Office(
-    topic="feed.bac-ninh",
-    place_vi="tỉnh Bắc Ninh",
-    place_en="Bac Ninh province",
-    names=(("Bắc Ninh", 8), ("Bac Ninh", 3), ("BẮC NINH", 1), ("Tỉnh Bắc Ninh", 2), ("27", 1)),
-    ids="BN/{indicator}/{compact}{part}",
-    part_separator="/",
-    time_style="naive",
-    en_share=0.2,
-    formats=(("number", 5), ("grouped", 3), ("plain", 1)),
-    nfd_share=0.03,
-    encoding="ascii",
-    series=_standard(
-        33_500,
-        1_080_000,
-        61_000,
-        4_700,
-        2_750,
-        29_000,
-        33_000,
-        ("3.15", "4.84", "5.36", "6.03"),
-        _weekly_disbursement(7_200, 0.97, _CAPITAL_SOURCES),
-        _clearance(
-            900,
-            _CLEARANCE,
-            _projects(
-                ("yp2a", "KCN Yên Phong II-A"),
-                ("qv3", "KCN Quế Võ III"),
-                ("tt1", "KCN Thuận Thành I"),
-                ("gb2", "KCN Gia Bình II"),
-                ("vd4", "Đường vành đai 4 - Vùng Thủ đô (đoạn Bắc Ninh)"),
-                ("hotiendu", "Khu đô thị hồ Tiên Du"),
-            ),
-        ),
-    ),
-)
-
-_HAI_PHONG: Final = _Office(
-    topic="feed.hai-phong",
-    place_vi="thành phố Hải Phòng",
-    place_en="Hai Phong city",
-    names=(
-        ("Hải Phòng", 6),
-        ("TP. Hải Phòng", 4),
-        ("Thành phố Hải Phòng", 2),
-        ("Hai Phong", 2),
-        ("Haiphong", 1),
-        ("31", 1),
-        ("Hai Phong city", 1),
-    ),
-    ids="hp-{short}-{year}-{period}{part}",
-    time_style="offset",
-    en_share=0.35,
-    formats=(("grouped", 4), ("number", 4), ("plain", 1)),
-    nfd_share=0.02,
-    encoding="compact",
-    explicit_revision=True,
-    series=_standard(
-        104_000,
-        540_000,
-        32_500,
-        2_300,
-        3_650,
-        45_000,
-        56_000,
-        ("10.03", "10.27", "10.08", "10.34"),
-        _weekly_disbursement(14_500, 1.0),
-        # Site clearance for the new industrial parks (seed 002) lags: 45% of a 1,200 ha plan by year end.
-        _clearance(
-            1_200,
-            ((3, 31, 0.06), (6, 30, 0.15), (9, 30, 0.27), (12, 31, 0.45)),
-            _projects(
-                ("namtrangcat", "KCN Nam Tràng Cát"),
-                ("thuynguyen", "KCN Thủy Nguyên"),
-                ("trangdue3", "KCN Tràng Duệ giai đoạn 3"),
-                ("giangbien2", "KCN Giang Biên 2"),
-                ("chienthang", "CCN Chiến Thắng"),
-                ("tantrao", "CCN Tân Trào"),
-            ),
-        ),
-    ),
-)
-
-_LANG_SON: Final = _Office(
-    topic="feed.lang-son",
-    place_vi="tỉnh Lạng Sơn",
-    place_en="Lang Son province",
-    names=(("Lạng Sơn", 8), ("Lang Son", 3), ("LẠNG SƠN", 1), ("Tỉnh Lạng Sơn", 3), ("20", 1)),
-    ids="LS-{compact}-{seq}",
-    time_style="date",
-    en_share=0.05,
-    formats=(("grouped", 6), ("number", 1), ("plain", 2)),
-    nfd_share=0.15,
-    encoding="compact",
-    period_field="ky_bao_cao",
-    series=_standard(
-        7_400,
-        12_600,
-        5_450,  # over 5 bn USD a year through the border gates (seed 004)
-        310,
-        810,
-        5_200,
-        14_500,
-        ("4.85", "5.12", "5.46", "6.02"),
-        # Disbursement lags all year: 31% of the 4,500 bn plan by 15 September, where the curve expects ~56%.
-        _Series(
-            "public_investment_disbursed",
-            "ytd",
-            "15th+end",
-            "vnd",
-            4_500,
-            (
-                (1, 31, 0.012),
-                (3, 31, 0.06),
-                (6, 30, 0.18),
-                (9, 15, 0.31),
-                (9, 30, 0.335),
-                (11, 30, 0.52),
-                (12, 31, 0.71),
-            ),
-            anchors={(9, 15): Decimal("1395")},
-        ),
-        _clearance(
-            420,
-            _scaled(_CLEARANCE, 0.9),
-            _projects(
-                ("vsip", "KCN VSIP Lạng Sơn"),
-                ("dongbanh", "KCN Đồng Bành mở rộng"),
-                ("ddtl", "Cao tốc Đồng Đăng - Trà Lĩnh"),
-                ("hopthanh", "CCN Hợp Thành"),
-                ("namhoangdong", "Khu đô thị Nam Hoàng Đồng"),
-            ),
-        ),
-    ),
-)
-
-_HAI_DUONG: Final = _Office(
-    topic="feed.hai-duong",
-    place_vi="tỉnh Hải Dương",
-    place_en="Hai Duong province",
-    names=(("Hải Dương", 8), ("Hai Duong", 3), ("Tỉnh Hải Dương", 2), ("30", 2)),
-    ids="{uuid}",
-    time_style="space",
-    en_share=0.1,
-    formats=(("grouped", 3), ("number", 3), ("plain", 3)),
-    nfd_share=0.05,
-    encoding="compact",
-    extras=(("he_thong", "Phần mềm báo cáo KT-XH v2.3"),),
-    series=_standard(
-        21_000,
-        310_000,
-        16_800,
-        820,
-        1_520,
-        15_200,
-        35_000,
-        ("9.45", "9.72", "10.01", "10.20"),
-        _Series(
-            "public_investment_disbursed",
-            "ytd",
-            "monthly+quarters",
-            "vnd",
-            5_600,
-            _DISBURSEMENT,
-        ),
-        _clearance(
-            500,
-            _scaled(_CLEARANCE, 1.02),
-            _projects(
-                ("phuthai", "KCN Phú Thái"),
-                ("kimthanh2", "KCN Kim Thành II"),
-                ("vd1", "Đường vành đai I"),
-                ("tandan", "CCN Tân Dân"),
-                ("tantruong", "KCN Tân Trường mở rộng"),
-            ),
-        ),
-    ),
-)
-
-_THAI_NGUYEN: Final = _Office(
-    topic="feed.thai-nguyen",
-    place_vi="tỉnh Thái Nguyên",
-    place_en="Thai Nguyen province",
-    names=(("Thái Nguyên", 8), ("Thai Nguyen", 4), ("THÁI NGUYÊN", 1), ("19", 1)),
-    ids="tn:{date}:{indicator}{part}",
-    part_separator=":",
-    time_style="utc",
-    en_share=0.3,
-    formats=(("number", 8), ("plain", 1), ("grouped", 1)),
-    nfd_share=0.0,
-    encoding="compact",
-    series=_standard(
-        20_200,
-        930_000,
-        58_000,
-        640,
-        920,
-        9_100,
-        25_000,
-        ("6.27", "6.41", "6.58", "6.60"),
-        _weekly_disbursement(4_900, 0.99, _CAPITAL_SOURCES[:3]),
-        _clearance(
-            380,
-            _scaled(_CLEARANCE, 0.97),
-            _projects(
-                ("yenbinh", "KCN Yên Bình"),
-                ("diemthuy", "KCN Điềm Thụy"),
-                ("vd5", "Đường vành đai 5 - Vùng Thủ đô (đoạn Thái Nguyên)"),
-                ("khason", "CCN Kha Sơn"),
-                ("songcong2", "KCN Sông Công II"),
-            ),
-        ),
-    ),
-)
-
-_DA_NANG: Final = _Office(
-    topic="feed.da-nang",
-    place_vi="thành phố Đà Nẵng",
-    place_en="Da Nang city",
-    names=(("Đà Nẵng", 6), ("Da Nang", 3), ("Danang", 1), ("TP. Đà Nẵng", 2), ("48", 1), ("Đà Nẵng city", 1)),
-    ids="dn-{hex}",
-    time_style="utc_ms",
-    en_share=0.45,
-    formats=(("number", 6), ("grouped", 2), ("plain", 1)),
-    nfd_share=0.0,
-    encoding="sorted",
-    week_day=6,  # weekly reports close on Sunday, sent 01:00 Monday (Vietnam) = 18:00Z Sunday
-    extras=(("schema_version", 1),),
-    series=_standard(
-        21_500,
-        41_000,
-        3_050,
-        1_050,
-        2_850,
-        28_500,
-        36_000,
-        ("7.01", "7.15", "7.34", "7.51"),
-        _weekly_disbursement(10_200, 0.96, _CAPITAL_SOURCES),
-        _clearance(
-            260,
-            _CLEARANCE,
-            _projects(
-                ("lienchieu", "Cảng Liên Chiểu"),
-                ("cnc", "Khu công nghệ cao Đà Nẵng"),
-                ("vdtay2", "Đường vành đai phía Tây 2"),
-                ("hoaninh", "KCN Hòa Ninh"),
-                ("hoacam2", "KCN Hòa Cầm giai đoạn 2"),
-            ),
-        ),
-    ),
-)
-
-_OFFICES: Final = (_BAC_GIANG, _BAC_NINH, _HAI_PHONG, _LANG_SON, _HAI_DUONG, _THAI_NGUYEN, _DA_NANG)
+_OFFICES, _CAPITAL_WEIGHTS, _BAD_PROVINCES = _load_offices()
 
 # ---------------------------------------------------------------------------------------------------------
 # Units, numbers, wording
@@ -1133,15 +714,6 @@ def _encode(office: _Office, obj: Mapping[str, object]) -> bytes:
 # ---------------------------------------------------------------------------------------------------------
 # Broken events: each has exactly one fault, so its dead-letter reason is certain.
 
-_BAD_PROVINCES: Final = {
-    "feed.bac-giang": ("Bắc Giag", "Bac Gaing"),
-    "feed.bac-ninh": ("Bắc Ninhh", "Bac Nihn"),
-    "feed.hai-phong": ("Hải Phònng", "Hai Phonh"),
-    "feed.lang-son": ("Lạng Sonn", "Lang Sơm"),
-    "feed.hai-duong": ("Hai Duongg", "Hải Duơg"),
-    "feed.thai-nguyen": ("Thai Ngyen", "Thái Nguyênn"),
-    "feed.da-nang": ("Da Nangg", "Đà Nẳg"),
-}
 _BAD_INDICATORS: Final = {
     "public_investment_disbursed": "public_investment_disbursement",
     "state_budget_revenue": "budget_revenue",
