@@ -128,22 +128,27 @@ def stat(
     }
 
 
+def threshold_field_config(unit: str, steps: list[dict], max_value: float) -> dict:
+    """A gauge's or bar gauge's field config: 0 to ``max_value`` in ``unit``, coloured by the threshold steps."""
+    return {
+        "defaults": {
+            "unit": unit,
+            "min": 0,
+            "max": max_value,
+            "color": {"mode": "thresholds"},
+            "thresholds": thresholds(steps),
+        },
+        "overrides": [],
+    }
+
+
 def gauge(title: str, description: str, targets: list[dict], *, unit: str, steps: list[dict], max_value: float) -> dict:
     return {
         "type": "gauge",
         "title": title,
         "description": description,
         "targets": targets,
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "min": 0,
-                "max": max_value,
-                "color": {"mode": "thresholds"},
-                "thresholds": thresholds(steps),
-            },
-            "overrides": [],
-        },
+        "fieldConfig": threshold_field_config(unit, steps, max_value),
         "options": {
             "reduceOptions": reduce_options(),
             "orientation": "auto",
@@ -162,16 +167,7 @@ def bargauge(title: str, description: str, targets: list[dict], *, unit: str, st
         "title": title,
         "description": description,
         "targets": targets,
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "min": 0,
-                "max": max_value,
-                "color": {"mode": "thresholds"},
-                "thresholds": thresholds(steps),
-            },
-            "overrides": [],
-        },
+        "fieldConfig": threshold_field_config(unit, steps, max_value),
         "options": {
             "reduceOptions": reduce_options(),
             "displayMode": "gradient",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+
 from services import processes
 from services.processes import ROOT, ProcessError
 from shared.metrics import metric_sum
 
-__all__ = ["ROOT", "Worker"]
+__all__ = ["ROOT", "Worker", "tiendo"]
 
 
 class Worker(processes.Worker):
@@ -22,3 +27,16 @@ class Worker(processes.Worker):
             super().wait_ready(timeout)
         except ProcessError as exc:
             raise AssertionError(str(exc)) from None
+
+
+async def tiendo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m services ARGS`` (the ``tiendo`` command) with the test's broker and namespace."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

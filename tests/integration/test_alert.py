@@ -10,10 +10,7 @@ published to ``indicator.totals`` as the aggregate worker publishes them (``tota
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,7 +35,7 @@ from shared.vntime import parse_as_of
 from tests.alertmanager import Alertmanager, WebhookRecorder, running_alertmanager
 from tests.conftest import free_port
 from tests.integration.kafka_io import publish, read_until
-from tests.workers import ROOT, Worker
+from tests.workers import ROOT, Worker, tiendo
 
 pytestmark = pytest.mark.kafka
 
@@ -114,19 +111,6 @@ async def pipeline(kafka_settings: KafkaSettings, namespace: str, tmp_path: Path
             for worker in (*found.others, found.worker):
                 if worker is not None:
                     worker.stop()
-
-
-async def tiendo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m services ARGS`` (the ``tiendo`` command) with the test's broker and namespace."""
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def load_plans(env: dict[str, str], path: Path) -> None:

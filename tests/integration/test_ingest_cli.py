@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +18,7 @@ from shared.events import validate_event
 from shared.topics import DLQ, PLANS, UPDATES
 from shared.updates import IndicatorUpdate, Origin
 from tests.integration.kafka_io import publish, read_until
-from tests.workers import ROOT, Worker
+from tests.workers import ROOT, Worker, tiendo
 
 pytestmark = pytest.mark.kafka
 
@@ -37,19 +35,6 @@ def ev(event_id: str, province: str, value: object, unit: str = "tỷ đồng", 
             "mode": kw.pop("mode", "ytd"),
             **kw,
         }
-    )
-
-
-async def tiendo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m services ARGS`` (the ``tiendo`` command) with the test's broker and namespace."""
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "services", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
 
 
