@@ -75,8 +75,15 @@ SERIES_CHANGELOG = TopicSpec(
     "The aggregate worker's series states: key unit|indicator|year → state (compacted; rebuilds its RocksDB).",
 )
 
+ALERT_STATE = TopicSpec(
+    "tiendo-alert-state",
+    TOTALS.partitions,  # co-partitioned: partition p holds the figures and alert states of totals partition p
+    {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": str(24 * 3600 * 1000)},
+    "The alert worker's state: f|<series> → year-to-date figures, a|<alert id> → alert state (compacted).",
+)
+
 #: The project's own topics, in pipeline order.
-PROJECT_TOPICS: tuple[TopicSpec, ...] = (UPDATES, DLQ, TOTALS, PLANS, ALERTS, DEDUPE, SERIES_CHANGELOG)
+PROJECT_TOPICS: tuple[TopicSpec, ...] = (UPDATES, DLQ, TOTALS, PLANS, ALERTS, DEDUPE, SERIES_CHANGELOG, ALERT_STATE)
 
 
 def feed_topic(name: str, partitions: int = 1) -> TopicSpec:
