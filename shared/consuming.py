@@ -6,3 +6,4 @@ from __future__ import annotations
 #: own consumer joins a group named after the app, and sharing it would make each rebalance wait for the other.
 INGEST_GROUP = "tiendo-ingest-feeds"
 AGGREGATE_GROUP = "tiendo-aggregate-updates"
+ALERT_GROUP = "tiendo-alert-totals"
