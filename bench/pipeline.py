@@ -66,11 +66,11 @@ from bench.data import feed_events
 from bench.procstat import cpu_seconds, memory_mb
 from bench.raw_ingest import raw_events
 from services.aggregate.batches import rolled_units, total_message
-from services.aggregate.query import View
 from services.localkafka import LocalBroker
 from shared import kafkaclients
 from shared.aggregation import SeriesState, apply_batch, rollup
 from shared.config import KafkaSettings
+from shared.contracts import View, series_key, totals_key
 from shared.normalise import triage
 from shared.topics import DEDUPE, DLQ, TOTALS, UPDATES, TopicSpec, feed_topic
 from tests.workers import Worker
@@ -268,7 +268,7 @@ class Oracle:
         states: dict[str, SeriesState] = {}
         apply_batch(states, [u for _, u, _ in triaged.accepted], lambda _key: None)
         accepted = [
-            (f"unit/{u.unit}|{u.indicator}|{u.year}|Q{u.quarter}".encode(), records[i].timestamp, u.origin.topic,
+            (totals_key(View.UNIT, u.unit, u.indicator, u.year, u.quarter), records[i].timestamp, u.origin.topic,
              u.origin.offset)
             for i, u, _ in triaged.accepted
         ]  # fmt: skip
@@ -284,7 +284,7 @@ class Oracle:
             parts = [
                 total
                 for unit in rolled_units(current_code)
-                if (state := self.states.get(f"{unit}|{indicator}|{year}"))
+                if (state := self.states.get(series_key(unit, indicator, year)))
                 for total in state.totals()
             ]
             for total in rollup(parts, current_code):

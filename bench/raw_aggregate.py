@@ -28,8 +28,8 @@ from aiokafka.structs import ConsumerRecord
 
 from bench.procstat import memory_mb
 from services.aggregate.batches import rolled_units, total_message
-from services.aggregate.query import View
 from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
+from shared.contracts import View, series_key
 from shared.topics import TOTALS, UPDATES
 from shared.updates import IndicatorUpdate, Retraction, decode_message
 
@@ -67,7 +67,7 @@ def totals_messages(result: BatchResult, lookup: Callable[[str], SeriesState | N
     for current_code, indicator, year in {(s.current_code, s.indicator, s.year) for s in result.changed.values()}:
         parts: list[QuarterTotal] = []
         for unit in rolled_units(current_code):
-            state = lookup(f"{unit}|{indicator}|{year}")
+            state = lookup(series_key(unit, indicator, year))
             if state is not None:
                 parts.extend(state.totals())
         messages.extend(total_message(View.CURRENT, total) for total in rollup(parts, current_code))

@@ -26,6 +26,7 @@ from shared import kafkaclients
 from shared.aggregation import SeriesState
 from shared.config import KafkaSettings
 from shared.consuming import AGGREGATE_GROUP
+from shared.contracts import View, totals_key
 from shared.provinces import registry
 from shared.topics import DLQ, TOTALS, UPDATES, TopicSpec
 from shared.updates import IndicatorUpdate, Origin
@@ -272,8 +273,8 @@ BN_Q1 = [  # old Bắc Ninh (27), which merged into the current Bắc Ninh (24) 
 ]
 
 
-def unit_key(unit: str, indicator: str, year: int, quarter: int, view: str = "unit") -> bytes:
-    return f"{view}/{unit}|{indicator}|{year}|Q{quarter}".encode()
+def unit_key(unit: str, indicator: str, year: int, quarter: int, view: View = View.UNIT) -> bytes:
+    return totals_key(view, unit, indicator, year, quarter)
 
 
 async def test_seed_scenario_end_to_end_with_correction_and_current_view(
@@ -369,7 +370,7 @@ async def test_seed_scenario_end_to_end_with_correction_and_current_view(
     await read_until(
         kafka_settings,
         p.totals_topic,
-        topic_has({unit_key("24", i, 2024, 1, "current"): v for i, (v, _) in expected_current.items()}),
+        topic_has({unit_key("24", i, 2024, 1, View.CURRENT): v for i, (v, _) in expected_current.items()}),
         on_timeout=logs,
     )
 

@@ -22,11 +22,11 @@ import orjson
 import pytest
 
 from services.aggregate.batches import total_message
-from services.aggregate.query import View
 from shared import kafkaclients
 from shared.aggregation import QuarterTotal
 from shared.alerting import format_amount
 from shared.config import KafkaSettings
+from shared.contracts import View
 from shared.evaluation import province_of
 from shared.plans import load_plan_file
 from shared.provinces import registry
