@@ -677,8 +677,9 @@ def rollup(totals: Iterable[QuarterTotal], current_code: str) -> list[QuarterTot
     merged = merged_unit(current_code)
     out: list[QuarterTotal] = []
     for (indicator, year), units in sorted(grouped.items()):
-        continues = merged is not None and year == MERGER_DATE.year and get_indicator(indicator).kind is not Kind.LEVEL
-        whole = units.pop(merged, None) if continues else None  # levels simply add up: the constituents' ended
+        continues = year == MERGER_DATE.year and get_indicator(indicator).kind is not Kind.LEVEL
+        # levels simply add up: the constituents' ended
+        whole = units.pop(merged, None) if merged is not None and continues else None
         quarters = sorted({q for by_quarter in (*units.values(), whole or {}) for q in by_quarter})
         previous = _ZERO
         for quarter in quarters:

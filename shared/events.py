@@ -41,7 +41,7 @@ _AS_OF_PATTERN: Final = (
     r"([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?$"
 )
 
-_EXAMPLES: Final = (
+_EXAMPLES: Final[tuple[dict[str, Any], ...]] = (
     {
         "event_id": "bg-2024-q1-ngansach",
         "province": "Bắc Giang",
@@ -348,7 +348,7 @@ def _scan(obj: object) -> tuple[int, int]:
             keys += len(item)
         for value in values:
             kind = type(value)
-            if kind is float:
+            if isinstance(value, float):
                 floats = max(floats, _SUSPECT if -_FLOAT_MIN < value < _FLOAT_MIN else _SOME_FLOATS)
             elif kind is dict or kind is list:
                 stack.append(value)

@@ -697,8 +697,8 @@ def _parse_milestones(
     elif isinstance(raw, str):
         for item in (item.strip() for item in raw.split(";")):
             if ":" in item:
-                day, _, fraction = item.partition(":")
-                pairs.append((day.strip(), fraction.strip()))
+                day_text, _, fraction_text = item.partition(":")
+                pairs.append((day_text.strip(), fraction_text.strip()))
             elif item:
                 problems.append(f"milestone {_shown(item)!r} is not 'YYYY-MM-DD:fraction'")
     else:

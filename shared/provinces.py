@@ -300,10 +300,10 @@ class ProvinceRegistry:
         for unit in candidates:
             if unit.valid_on(on):
                 return unit
-        unit = self._successor_on(candidates, on)
-        if unit is None:
+        successor = self._successor_on(candidates, on)
+        if successor is None:
             raise UnknownProvinceError(name_or_code, reason=f"no such unit on {on.isoformat()}")
-        return unit
+        return successor
 
     def former_part(self, name_or_code: str, on: date) -> Province | None:
         """The ended unit the text names if, on that day, its territory is only part of a merged unit.

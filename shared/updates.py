@@ -25,7 +25,8 @@ def series_partition(current_code: str, indicator: str, partitions: int) -> int:
     """The partition of a (current province, indicator) on ``indicator.updates`` and on every topic co-partitioned
     with it (the series changelog, ``indicator.totals``): Kafka's default partitioner on the update key, so a worker
     owning a partition of one owns the same series on the others."""
-    return (murmur2(f"{current_code}|{indicator}".encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(f"{current_code}|{indicator}".encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)

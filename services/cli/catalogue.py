@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +23,7 @@ def indicators(json: JsonOpt = False) -> None:
     """List the indicator catalogue."""
     from shared.indicators import CATALOGUE  # noqa: PLC0415 - the catalogue (and rich below) load when asked
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": ind.id,
             "name_vi": ind.name_vi,

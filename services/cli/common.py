@@ -31,7 +31,7 @@ T = TypeVar("T")
 CHUNK = 1000
 
 
-def load_settings(cls: type[S], **overrides: object) -> S:
+def load_settings(cls: type[S], **overrides: Any) -> S:
     """Settings from flags (those given) over ``TIENDO_*`` environment variables; errors become one line."""
     try:
         settings = cls(**{k: v for k, v in overrides.items() if v is not None})

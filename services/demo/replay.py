@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -84,7 +85,7 @@ async def replay(
     await producer.start()
     try:
         started, first = time.monotonic(), messages[0].at if messages else None
-        pending = []
+        pending: list[asyncio.Future[Any]] = []
         for n, msg in enumerate(messages, start=1):
             if speed and first is not None:
                 due = started + (msg.at - first).total_seconds() / speed

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 from rich.console import Console, Group
@@ -188,7 +189,7 @@ class Demo:
 
 def totals_table(totals: list[dict]) -> Table:
     """Year-to-date 2024 per province (the latest quarter of each series)."""
-    latest: dict[tuple[str, str], dict] = {}
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
     for t in totals:
         key = (t["unit"], t["indicator"])
         if key not in latest or t["quarter"] > latest[key]["quarter"]:
@@ -201,8 +202,12 @@ def totals_table(totals: list[dict]) -> Table:
         province = province_of(unit)
         row = [f"{province.code} {province.name}"]
         for indicator, _ in SHOWN:
-            t = latest.get((unit, indicator))
-            row.append("" if t is None else f"{format_amount(Decimal(t['ytd']), t['base_unit'])} (Q{t['quarter']})")
+            shown = latest.get((unit, indicator))
+            row.append(
+                ""
+                if shown is None
+                else f"{format_amount(Decimal(shown['ytd']), shown['base_unit'])} ({shown['period']})"
+            )
         table.add_row(*row)
     return table
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from services.processes import ROOT, Process, Worker
 
 
-def get_json(url: str, timeout: float = 5) -> object:
+def get_json(url: str, timeout: float = 5) -> Any:
     return orjson.loads(get_text(url, timeout))
 
 

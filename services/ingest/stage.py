@@ -101,7 +101,7 @@ class IngestStage:
             outputs.append((self.dlq_topic, letter.key, letter.encode()))
         await send_all(producer, outputs)  # every output acknowledged before ids are remembered and offsets committed
         carried = {index: update for index, update, _ in result.accepted}
-        remembered = {
+        remembered: dict[bytes, bytes | None] = {
             identity.encode(): encode_seen(revision, now, carried[index].routing)
             for identity, (revision, index) in result.remember.items()
         }
