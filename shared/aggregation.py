@@ -144,10 +144,6 @@ class QuarterTotal:
     """The ytd rests on a year-to-date reading of this quarter or an earlier one (it covers the year since 1 January
     by itself), rather than on increments alone."""
 
-    def key(self) -> bytes:
-        """The ``indicator.totals`` message key."""
-        return f"{series_key(self.unit, self.indicator, self.year)}|{period_label(self.quarter)}".encode()
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form: Decimals as strings, datetimes as ISO 8601."""
         return {

@@ -71,4 +71,5 @@ def encode_total(view: View, total: dict[str, Any]) -> bytes:
 
 def decode_total(raw: bytes) -> dict[str, Any]:
     """An ``indicator.totals`` value as a dict (``view`` and the quarter total's fields)."""
-    return orjson.loads(raw)
+    total: dict[str, Any] = orjson.loads(raw)
+    return total

@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from services.aggregate.metrics import AggregateMetrics
 from services.aggregate.partitions import recover
-from services.aggregate.query import View
 from services.aggregate.store import SeriesStore, encode_state
 from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
 from shared.config import KafkaSettings
+from shared.contracts import View, encode_total, series_key, totals_key
 from shared.deadletter import DeadLetter
 from shared.kafkaclients import send_all
 from shared.logs import get_logger
@@ -39,7 +38,10 @@ log = get_logger("tiendo.aggregate")
 
 def total_message(view: View, total: QuarterTotal) -> tuple[bytes, bytes]:
     """The ``indicator.totals`` key and value of a quarter total in a view."""
-    return f"{view}/".encode() + total.key(), orjson.dumps({"view": str(view), **total.to_dict()})
+    return (
+        totals_key(view, total.unit, total.indicator, total.year, total.quarter),
+        encode_total(view, total.to_dict()),
+    )
 
 
 @cache
@@ -159,7 +161,7 @@ class AggregateStage:
         ):
             parts: list[QuarterTotal] = []
             for unit in rolled_units(current_code):
-                key = f"{unit}|{indicator}|{year}"
+                key = series_key(unit, indicator, year)
                 state = states.get(key) or self.store.load(partition, key)
                 if state is not None:
                     parts.extend(state.totals())

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.aggregate.batches import total_message
 from shared import aggregation
 from shared.aggregation import (
     MAX_SOURCES,
@@ -22,7 +23,7 @@ from shared.aggregation import (
     apply_batch,
     rollup,
 )
-from shared.contracts import series_key
+from shared.contracts import View, series_key
 from shared.updates import IndicatorUpdate, Origin
 from shared.vntime import VN_TZ, parse_as_of, quarter_bounds, quarter_of
 
@@ -108,7 +109,7 @@ def test_bac_giang_q1_2024_budget_revenue_from_ytd_readings() -> None:
     assert q1.events == 3
     assert q1.last_as_of == parse_as_of("2024-03-31")
     assert q1.sources == ("feed.bac-giang",)
-    assert q1.key() == b"24|state_budget_revenue|2024|Q1"
+    assert total_message(View.UNIT, q1)[0] == b"unit/24|state_budget_revenue|2024|Q1"
     assert state.totals() == [q1]
 
     correction = upd("state_budget_revenue", 4_700 * BN, "2024-03-31", mode="ytd", event_id="ssr-03", revision=1)
@@ -408,7 +409,7 @@ def test_quarter_total_round_trip_and_key() -> None:
     assert encoded["value"] == "4680000000000.50"
     assert QuarterTotal.from_dict(encoded) == total
     assert QuarterTotal.from_dict(encoded).to_dict() == total.to_dict()
-    assert total.key() == b"24|state_budget_revenue|2024|Q1"
+    assert total_message(View.UNIT, total)[0] == b"unit/24|state_budget_revenue|2024|Q1"
 
 
 def test_state_round_trip_is_exact_after_corrections() -> None:
