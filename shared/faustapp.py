@@ -139,23 +139,3 @@ def run_worker(app: faust.App, settings: WorkerSettings) -> None:
     )
     worker.spinner = None  # Faust's spinner handler puts the root logger at DEBUG: costly, see stream-notes
     worker.execute_from_commandline()
-
-
-class SmallTable(faust.Table):
-    """A one-partition table in memory (rebuilt from its changelog at start) that timers and tasks can write.
-
-    Every key lives in changelog partition 0, so a write never needs a current event (which only per-event stream
-    iteration sets) nor the producer's metadata of the changelog topic (``use_partitioner`` asks for it and fails
-    while a new changelog topic is unknown to the producer).
-    """
-
-    def partition_for_key(self, key: Any) -> int:
-        return 0
-
-
-def small_table(app: faust.App, name: str) -> faust.Table:
-    """Register a :class:`SmallTable` of raw bytes ("memory:///": a bare "memory://" is a falsy URL to Faust, which
-    then silently uses RocksDB)."""
-    return app.tables.add(
-        SmallTable(app, name=name, partitions=1, store="memory:///", key_type=bytes, value_type=bytes)
-    )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shared.alerting import BEHIND_PLAN, FEED_STALE, IMPLAUSIBLE, NO_REPORT, AlertState
+from shared.alerting import BEHIND_PLAN, FEED_STALE, IMPLAUSIBLE, NO_REPORT, AlertState, ProgressResult
 from shared.metrics import WorkerMetrics
 
 RULES = (BEHIND_PLAN, FEED_STALE, NO_REPORT, IMPLAUSIBLE)
@@ -51,13 +52,39 @@ class AlertMetrics:
             ["province", "indicator", "plan_basis"],
             registry=registry,
         )
+        self.totals = Counter(
+            "tiendo_alert_totals_total",
+            "Totals read: applied to the figures, unused (a view nothing judges), misrouted (a copy in a partition "
+            "other than its series': ignored), rejected (unreadable).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("applied", "unused", "misrouted", "rejected"):
+            self.totals.labels(outcome)
         for rule in RULES:
             self.evaluations.labels(rule)
             for severity in ("warning", "critical"):
                 self.firing.labels(rule, severity)
 
     def count_firing(self, states: Iterable[AlertState]) -> None:
-        tally = Tally((s.key.rule, s.severity) for s in states if s.status == "firing")
+        self.set_firing(Tally((s.key.rule, s.severity) for s in states if s.status == "firing"))
+
+    def set_firing(self, tally: Mapping[tuple[str, str | None], int]) -> None:
+        """The firing gauges from a count of firing alerts by (rule, severity)."""
         for rule in RULES:
             for severity in ("warning", "critical"):
-                self.firing.labels(rule, severity).set(tally[(rule, severity)])
+                self.firing.labels(rule, severity).set(tally.get((rule, severity), 0))
+
+    def observe_progress(self, province: str, indicator: str, basis: str, result: ProgressResult) -> None:
+        """A plan's progress gauges from its latest judgement (no ratio while it is implausible)."""
+        labels = (province, indicator, basis)
+        if result.ratio is not None and not result.implausible:
+            self.ratio.labels(*labels).set(float(result.ratio))
+        self.actual_fraction.labels(*labels).set(float(result.actual_fraction))
+        self.expected_fraction.labels(*labels).set(float(result.expected_fraction))
+
+    def forget_progress(self, province: str, indicator: str, basis: str) -> None:
+        """Drop a plan's gauges (its partition moved to another replica, which shows them now)."""
+        for gauge in (self.ratio, self.actual_fraction, self.expected_fraction):
+            with contextlib.suppress(KeyError):
+                gauge.remove(province, indicator, basis)

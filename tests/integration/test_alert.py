@@ -31,6 +31,7 @@ from shared.evaluation import province_of
 from shared.plans import load_plan_file
 from shared.provinces import registry
 from shared.topics import ALERTS, DLQ, PLANS, TOTALS, UPDATES, TopicSpec, ensure_topics
+from shared.updates import series_partition
 from shared.vntime import parse_as_of
 from tests.alertmanager import Alertmanager, WebhookRecorder, running_alertmanager
 from tests.conftest import free_port
@@ -140,11 +141,18 @@ def total(unit: str, indicator: str, quarter: int, ytd_bn: str, as_of: str, *, y
     return total_message(View.UNIT, quarter_total)
 
 
+def totals_partition(value: bytes) -> int:
+    """The partition the aggregate worker publishes a total to: its series' (``shared.updates.series_partition``)."""
+    body = orjson.loads(value)
+    return series_partition(body["current_code"], body["indicator"], TOTALS.partitions)
+
+
 async def publish_totals(ns: KafkaSettings, *records: tuple[bytes, bytes]) -> None:
     producer = kafkaclients.producer(ns, "test-totals")
     await producer.start()
     try:
-        await kafkaclients.send_all(producer, ns.topic(TOTALS.name), records)
+        topic = ns.topic(TOTALS.name)
+        await kafkaclients.send_all(producer, [(topic, k, v, totals_partition(v)) for k, v in records])
     finally:
         await producer.stop()
 
