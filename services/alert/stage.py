@@ -104,6 +104,7 @@ class Changes:
     alerts: dict[tuple[int, str], AlertState] = field(default_factory=dict)
     history: list[tuple[bytes, bytes]] = field(default_factory=list)
     superseded: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    logged: list[dict[str, Any]] = field(default_factory=list)  # logged once written
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +376,9 @@ class AlertStage:
             changes.superseded[(p, f"{state.key.id}|{old.severity}")] = to_alertmanager(old)
         history = {"event": transition.event, "evaluated_at": at.isoformat(), "alert": state.to_dict()}
         changes.history.append((state.key.id.encode(), orjson.dumps(history)))
-        log.info("alert", change=transition.event, alert=state.key.id, severity=state.severity, partition=p)
+        changes.logged.append(
+            {"change": transition.event, "alert": state.key.id, "severity": state.severity, "partition": p}
+        )
 
     # --- writing and restoring ----------------------------------------------------------------------------------
 
@@ -403,6 +406,8 @@ class AlertStage:
         self._advance(changes.figures.values())
         self.superseded.update(changes.superseded)
         self.metrics.set_firing(self._firing)
+        for entry in changes.logged:
+            log.info("alert", **entry)
         if changes.history or changes.superseded:
             self.wake.set()
 
