@@ -38,7 +38,12 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
         {k: v.to_thresholds() for k, v in settings.threshold_overrides.items()},
         settings.runbook_url,
     )
-    topics = Topics(settings.topic(ALERTS.name), settings.topic(ALERT_STATE.name), settings.topic(PLANS.name))
+    topics = Topics(
+        settings.topic(ALERTS.name),
+        settings.topic(ALERT_STATE.name),
+        settings.topic(PLANS.name),
+        settings.topic(TOTALS.name),
+    )
     stage = AlertStage(settings, evaluator, metrics, outputs, topics, partitions=TOTALS.partitions)
     worker = BatchWorker(
         settings, stage, metrics.worker, outputs, group=ALERT_GROUP, topics=[settings.topic(TOTALS.name)]

@@ -141,10 +141,9 @@ def make_stage(
 ) -> tuple[AlertStage, CollectorRegistry]:
     registry_ = CollectorRegistry()
     settings = AlertSettings(clock=clock)
-    stage = AlertStage(
-        settings, Evaluator(), AlertMetrics(registry_), FakeOutputs(producer), Topics("alerts", "state", "plans"),  # type: ignore[arg-type]
-        partitions=4,
-    )  # fmt: skip
+    topics = Topics("alerts", "state", "plans", "totals")
+    outputs = FakeOutputs(producer)
+    stage = AlertStage(settings, Evaluator(), AlertMetrics(registry_), outputs, topics, partitions=4)  # type: ignore[arg-type]
     for plan in load_plan_file(plan_file):
         stage.plans.apply(plan.key.encode(), orjson.dumps(plan.to_dict()))
     stage.plans.loaded = True
