@@ -206,9 +206,10 @@ def _value(raw: int | float | str, unit_text: str, indicator: Indicator) -> Deci
     try:
         number = parse_number(raw, unit.lang)
         value = indicator.convert(number, unit)
-        indicator.check_whole(value)
-        if indicator.whole_numbers and isinstance(raw, str) and number.as_tuple().exponent == -3:
-            _check_count_text(raw)
+        if not (indicator.nonnegative and value < 0):  # the plainer problem first: -0.5 jobs is negative
+            indicator.check_whole(value)
+            if indicator.whole_numbers and isinstance(raw, str) and number.as_tuple().exponent == -3:
+                _check_count_text(raw)
     except FractionalCountError as exc:
         raise Rejection(Reason.INVALID_NUMBER, f"value {raw!r}: {exc}") from None
     except NumberError as exc:

@@ -274,8 +274,8 @@ def hostile(i: int, rng: random.Random, kind: str) -> tuple[bytes | None, set[st
                 "overlong": good.replace(b'"new_jobs"', b'"new\xc0\xafjobs"'),
             }[shape]
             return raw, {"not_json"}
-        case "duplicate_keys":  # the last value wins, and it is bad
-            return orjson.dumps(event)[:-1] + b', "value": "four"}', {"invalid_number"}
+        case "duplicate_keys":  # never last-key-wins: a key given twice is its own reason
+            return orjson.dumps(event)[:-1] + b', "value": "four"}', {"duplicate_key"}
         case "huge_key":  # the value is small and bad; the key is huge (binary or control bytes)
             return orjson.dumps(base(i, province="Bac Nimh")), {"unknown_province"}
         case "negative":

@@ -757,3 +757,8 @@ def test_confirmed_is_carried_to_the_update_and_strictly_boolean() -> None:
     for bad in ("yes", 1):
         rejected = rejection(ev(confirmed=bad))
         assert rejected.reason is Reason.WRONG_TYPE and "'confirmed'" in rejected.message
+
+
+@pytest.mark.parametrize("value", [-1, -0.001, "-4.680", "\u22127", -0.5])
+def test_a_negative_count_is_negative_before_it_is_a_fraction(value: object) -> None:
+    assert rejection(ev(indicator="new_jobs", value=value, unit="người")).reason is Reason.NEGATIVE_VALUE
