@@ -57,10 +57,10 @@ from bench.common import (
 )
 from bench.data import encoded, feed_events, generate_updates
 from bench.ingest import PROCESSED as INGEST_PROCESSED
-from bench.procstat import memory_mb
+from bench.procstat import cpu_seconds, memory_mb
 from services.localkafka import LocalBroker
 from shared.config import KafkaSettings
-from shared.consuming import AGGREGATE_GROUP
+from shared.consuming import AGGREGATE_GROUP, ALERT_GROUP
 from shared.topics import ALERTS, DEDUPE, DLQ, PLANS, TOTALS, UPDATES, feed_topic
 from tests.alertmanager import Notification, WebhookRecorder, running_alertmanager
 from tests.workers import ROOT, Worker
@@ -90,8 +90,8 @@ plans:
 AS_OF = "2025-09-15"
 BREACH_BN, RECOVER_BN = 1395, 2700
 RULE = "TiendoBehindPlan"
-#: The alert worker's consumer group: its Faust app id (``shared.faustapp.make_app``).
-ALERT_GROUP = "tiendo-alert"
+#: The input topics whose offsets the alert worker's group (``ALERT_GROUP``) commits.
+ALERT_INPUTS = (TOTALS,)
 WORKERS = ("ingest", "aggregate", "alert")
 PROCESSED = {"ingest": INGEST_PROCESSED, "aggregate": AGGREGATE_PROCESSED}
 
@@ -226,12 +226,13 @@ class AlertingBench:
         n = self.resource_keys
         topic = self.ns.topic(UPDATES.name)
         messages = [(topic, k, v) for k, v in encoded(generate_updates(n, n, resend=0, correct=0))]
+        cpu = self._alert_cpu()
         t0 = time.monotonic()
         asyncio.run(publish(self.ns, messages))
         del messages
         for name, group, topics in (
             ("aggregate", AGGREGATE_GROUP, (UPDATES,)),
-            ("alert", ALERT_GROUP, (TOTALS, PLANS)),
+            ("alert", ALERT_GROUP, ALERT_INPUTS),
         ):
             worker = self.workers[name]
             target = sum(asyncio.run(end_offsets(self.ns, [self.ns.topic(t.name) for t in topics])).values())
@@ -240,9 +241,28 @@ class AlertingBench:
                 alive=lambda w=worker: w.proc is not None and w.proc.poll() is None, tail=self.describe,
             )  # fmt: skip
         seconds = time.monotonic() - t0
+        alert_cpu = self._alert_cpu(cpu)
         self._wait_counted(n)
-        log.info("alerting: %d series through aggregate and alert in %.0fs", n, seconds)
-        return {"keys": n, "seconds": round(seconds, 1), "workers": self._memory()}
+        log.info("alerting: %d series through aggregate and alert in %.0fs; alert %s", n, seconds, alert_cpu)
+        return {"keys": n, "seconds": round(seconds, 1), "workers": self._memory(), "alert_cpu": alert_cpu}
+
+    def _alert_cpu(self, since: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The alert worker's CPU seconds and the totals on ``indicator.totals`` now; with ``since``, what it used
+        per total between the two (every total consumed: its group committed them all first)."""
+        worker = self.workers["alert"]
+        assert worker.proc is not None
+        totals = sum(asyncio.run(end_offsets(self.ns, [self.ns.topic(TOTALS.name)])).values())
+        if since is not None:
+            target = sum(asyncio.run(end_offsets(self.ns, [self.ns.topic(t.name) for t in ALERT_INPUTS])).values())
+            wait_committed(
+                self.kafka, f"{self.ns.namespace}{ALERT_GROUP}", target, timeout=300,
+                alive=lambda: worker.proc is not None and worker.proc.poll() is None, tail=self.describe,
+            )  # fmt: skip
+        now = {"cpu_s": cpu_seconds(worker.proc.pid), "totals": totals}
+        if since is None:
+            return now
+        cpu, count = now["cpu_s"] - since["cpu_s"], now["totals"] - since["totals"]
+        return {"cpu_s": round(cpu, 2), "totals": count, "cpu_per_total_ms": round(1000 * cpu / max(count, 1), 4)}
 
     def _wait_counted(self, keys: int, timeout: float = 60) -> None:
         """Wait until the aggregate worker's series gauge (set every 15 s) shows ``keys``."""
@@ -294,6 +314,7 @@ class AlertingBench:
     ) -> dict[str, Any]:
         topics = sorted({t for t, _, _ in background})
         before = sum((await end_offsets(self.kafka, topics)).values())
+        cpu = await asyncio.to_thread(self._alert_cpu)
         t0 = time.monotonic()
         load = asyncio.create_task(publish_paced(self.kafka, background, self.rate))
         await asyncio.sleep(self.warmup)
@@ -305,7 +326,10 @@ class AlertingBench:
                 await load
         elapsed = time.monotonic() - t0
         sent = sum((await end_offsets(self.kafka, topics)).values()) - before
+        alert_cpu = await asyncio.to_thread(self._alert_cpu, cpu)
+        log.info("alerting: under load, alert %s", alert_cpu)
         return {
+            "alert_cpu": alert_cpu,
             "samples": samples,
             "unfinished": unfinished,
             "background_events": sent,
