@@ -25,6 +25,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.config import KafkaSettings
 from shared.provinces import registry
@@ -198,6 +199,10 @@ async def test_two_replicas_page_every_breach_and_resolve_every_recovery_through
     assert final == {code: ["firing", "resolved", "firing", "resolved"] for code in PROVINCES}, "no duplicate page"
     assert firing_at_alertmanager(r.alertmanager) == set()
     assert await owned(a) == {0, 1, 2, 3}
+    # Every metric family the worker registers has samples (lag, latency and batch size from the skeleton).
+    _, body = await asyncio.to_thread(a.get, "/metrics")
+    empty = [f.name for f in text_string_to_metric_families(body.decode()) if not f.samples]
+    assert empty == [], f"families without samples: {empty}"
 
     # The alerts topic: every change at least once (a replica killed after its history record was written and
     # before its state was may record a change twice).
@@ -233,7 +238,7 @@ async def test_a_stalled_alert_worker_shows_its_lag(replicas: Replicas) -> None:
     plan_file = r.tmp / "plans.yaml"
     plan_file.write_text(PLANS_YAML, encoding="utf-8")
     await load_plans(r.env, plan_file)
-    worker = r.worker("solo", TIENDO_BATCH_SIZE="2").start()
+    worker = r.worker("solo", TIENDO_BATCH_SIZE="1").start()
     await asyncio.to_thread(worker.wait_ready)
     await publish_totals(r.ns, *reports(*BASELINE))
     lag = {"topic": r.ns.topic(TOTALS.name)}
@@ -245,8 +250,9 @@ async def test_a_stalled_alert_worker_shows_its_lag(replicas: Replicas) -> None:
     os.kill(worker.proc.pid, signal.SIGSTOP)
     try:
         backlog = []
-        for day in range(1, 31):  # 30 rounds of every province's report: 240 totals waiting
+        for day in range(1, 31):  # 60 rounds of every province's report: 480 totals waiting
             backlog += reports(3, str(2400 + day), f"2024-09-{day:02d}")
+            backlog += reports(4, str(2500 + day), f"2024-10-{day:02d}")
         await publish_totals(r.ns, *backlog)
     finally:
         os.kill(worker.proc.pid, signal.SIGCONT)
