@@ -17,6 +17,7 @@ again by their new owner, which every stage tolerates (its outputs are idempoten
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Protocol
@@ -86,6 +87,11 @@ class BatchWorker(ConsumerRebalanceListener):
         self._recovered: set[int] = set()
 
     @property
+    def joined(self) -> bool:
+        """Consuming and in the group (or ``ready_unassigned``), whatever its partitions' state."""
+        return self._consuming and (self._assigned is not None or self.ready_unassigned)
+
+    @property
     def ready(self) -> bool:
         """Consuming, and the state of every assigned partition recovered (see ``ready_unassigned``)."""
         if not self._consuming:
@@ -148,6 +154,9 @@ class BatchWorker(ConsumerRebalanceListener):
             partitions = {tp.partition for tp in revoked}
             await self.stage.on_revoked(partitions)
             self._recovered -= partitions
+            for tp in revoked:  # the new owner reports their lag (a stale sample here would be summed with it)
+                with contextlib.suppress(KeyError):
+                    self.metrics.lag.remove(tp.topic, str(tp.partition))
         if revoked:
             log.info("partitions_revoked", partitions=sorted(tp.partition for tp in revoked))
 

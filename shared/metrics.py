@@ -63,17 +63,10 @@ class WorkerMetrics:
 
 
 def add_http_endpoints(
-    app: faust.App,
-    registry: CollectorRegistry,
-    *,
-    recovers_tables: bool = False,
-    consuming: Callable[[], bool] | None = None,
+    app: faust.App, registry: CollectorRegistry, *, joined: Callable[[], bool], ready: Callable[[], bool]
 ) -> None:
-    """Serve ``/metrics`` (Prometheus text) and ``/health`` (200 when ready, 503 before) on the app's web port.
-
-    Ready means: table recovery has finished (when the worker has tables) and the worker consumes its input:
-    Faust's consumer has partitions, or ``consuming()`` says the worker's own input consumer has joined.
-    """
+    """Serve ``/metrics`` (Prometheus text) and ``/health`` (200 when ``ready()``, 503 before) on the app's web port;
+    ``joined()`` says the worker's input consumer has joined its group (``shared.batchworker.BatchWorker``)."""
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -81,9 +74,6 @@ def add_http_endpoints(
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
-        recovered = app.tables.recovery.completed.is_set() if recovers_tables else True
-        faust_assigned = bool(app.consumer.assignment()) if app.consumer else False
-        assigned = consuming() if consuming is not None else faust_assigned
-        ready = recovered and assigned and not app.rebalancing
-        body = {"status": "ready" if ready else "starting", "recovered": recovered, "assigned": assigned}
-        return web.json(body, status=200 if ready else 503)
+        up = ready()
+        body = {"status": "ready" if up else "starting", "recovered": up, "assigned": joined()}
+        return web.json(body, status=200 if up else 503)

@@ -45,7 +45,7 @@ def create_app(settings: AggregateSettings, registry_: CollectorRegistry | None 
         await worker.run()
 
     add_query_api(app, store)
-    add_http_endpoints(app, metrics_registry, consuming=lambda: worker.ready)
+    add_http_endpoints(app, metrics_registry, joined=lambda: worker.joined, ready=lambda: worker.ready)
     return app
 
 

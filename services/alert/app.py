@@ -78,5 +78,5 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
         states = [s.to_dict() for s in stage.owned_alerts()]
         return web.json({"alerts": sorted(states, key=lambda s: (s["status"] != "firing", s["key"]["rule"]))})
 
-    add_http_endpoints(app, registry, consuming=ready)
+    add_http_endpoints(app, registry, joined=lambda: worker.joined, ready=ready)
     return app

@@ -179,9 +179,6 @@ class AlertStage:
         for plan in self.plans.values():
             if plan_partition(plan, self.partitions) in partitions:
                 self.metrics.forget_progress(plan.province_code, plan.indicator, plan.basis)
-        for p in partitions:  # the new owner reports their lag (a stale sample here would be summed with it)
-            with contextlib.suppress(KeyError):
-                self.metrics.worker.lag.remove(self.topics.totals, str(p))
         self.metrics.set_firing(self._firing)
 
     def close(self) -> None:

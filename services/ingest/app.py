@@ -49,5 +49,5 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         if worker.ready:
             await stage.expire(await outputs.producer())
 
-    add_http_endpoints(app, registry, consuming=lambda: worker.ready)
+    add_http_endpoints(app, registry, joined=lambda: worker.joined, ready=lambda: worker.ready)
     return app

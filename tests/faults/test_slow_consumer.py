@@ -23,6 +23,7 @@ import pytest
 
 from services.alert.plans import publish_plans
 from shared.config import KafkaSettings
+from shared.consuming import ALERT_GROUP
 from shared.plans import load_plan_file
 from shared.topics import ALERTS, TOTALS, UPDATES, TopicSpec
 from tests.faults.pipeline import (
@@ -141,7 +142,7 @@ async def test_burst_on_a_cutoff_day_drains_and_no_alert_flaps(
         assert aggregate.metric(AGGREGATED, {"outcome": "applied"}) == n + 2
         accounting = await check_accounting(stack, [before, control, *burst], origins)
         # The alert worker has read every total, and evaluated again since (its timer runs every second).
-        alert_group = f"{stack.ns.namespace}tiendo-alert"
+        alert_group = f"{stack.ns.namespace}{ALERT_GROUP}"
         await committed_all(stack.ns, alert_group, [stack.ns.topic(TOTALS.name)], 180, stack.logs)
         await asyncio.sleep(3)
         ratios.append(await asyncio.to_thread(alert.metric, RATIO, on_track))
