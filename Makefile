@@ -1,4 +1,4 @@
-# The two commands of the README. Each does its own set-up (idempotent) first.
+# The two commands of the README. Each does its own set-up (idempotent) first; test runs ruff, mypy, then pytest.
 .PHONY: demo test setup lint
 
 demo: setup
@@ -7,6 +7,7 @@ demo: setup
 test: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 	.venv/bin/pytest
 
 # Virtual environment, Kafka jars, and Debian's Prometheus and Alertmanager when missing.

@@ -109,7 +109,7 @@ async def send_all(
     futures: list[asyncio.Future[RecordMetadata]] = []
     try:
         for record in records:
-            partition = record[3] if len(record) > 3 else None  # type: ignore[misc]
+            partition = record[3] if len(record) > 3 else None
             futures.append(await producer.send(record[0], record[2], key=record[1], partition=partition))
     except BaseException:
         await asyncio.gather(*futures, return_exceptions=True)
@@ -118,4 +118,4 @@ async def send_all(
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    return results  # type: ignore[return-value]
+    return results

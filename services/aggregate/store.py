@@ -76,7 +76,7 @@ class PartitionStore:
         return self.keys
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
-        return ((bytes(key), value) for key, value in self.db.items() if key != CHECKPOINT)
+        return ((key, value) for key, value in self.db.items() if isinstance(key, bytes) and key != CHECKPOINT)
 
     def close(self) -> None:
         self.db.close()

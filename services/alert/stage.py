@@ -201,9 +201,9 @@ class AlertStage:
                     self.metrics.totals.labels("unused").inc()
                     continue
                 key = figures_key(view, unit, indicator, year)
-                at = (record.partition, key)
-                previous = changes.figures.get(at) or _copy(self.parts[record.partition].figures.get(key))
-                changes.figures[at] = SeriesFigures.from_total(total, previous)
+                where = (record.partition, key)
+                previous = changes.figures.get(where) or _copy(self.parts[record.partition].figures.get(key))
+                changes.figures[where] = SeriesFigures.from_total(total, previous)
                 self.metrics.totals.labels("applied").inc()
             except (ValueError, KeyError, TypeError, ArithmeticError):  # one bad total must not stop the stream
                 log.exception("bad_total", key=record.key, partition=record.partition)
