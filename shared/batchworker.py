@@ -102,8 +102,8 @@ class BatchWorker(ConsumerRebalanceListener):
 
     async def run(self) -> None:
         """Consume until cancelled."""
+        producer = await self.outputs.producer()  # creates the worker's topics first
         await self.stage.start()
-        producer = await self.outputs.producer()  # creates the output topics first
         consumer = kafkaclients.consumer(self.settings, self.group, group=self.group)
         if self.pattern is not None:
             consumer.subscribe(pattern=self.pattern, listener=self)

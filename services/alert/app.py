@@ -32,7 +32,7 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
     metrics = AlertMetrics(registry)
     delivery = Delivery(settings.alertmanager_urls, settings.webhook_url, registry)
     app = make_app("alert", settings)
-    outputs = Outputs(settings, "tiendo-alert-out", (ALERTS, ALERT_STATE))
+    outputs = Outputs(settings, "tiendo-alert-out", (TOTALS, PLANS, ALERTS, ALERT_STATE))  # inputs created too
     evaluator = Evaluator(
         settings.thresholds.to_thresholds(),
         {k: v.to_thresholds() for k, v in settings.threshold_overrides.items()},

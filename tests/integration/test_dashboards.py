@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.demo.replay import replay, timeline
 from shared.config import KafkaSettings
@@ -335,6 +336,10 @@ async def test_every_panel_query_returns_data(pipeline) -> None:
         "sum(tiendo_alert_transitions_total)": lambda v: v > 0,
         'sum(tiendo_alert_deliveries_total{receiver="alertmanager", outcome="success"})': lambda v: v > 0,
         'count(up{job=~"tiendo-.+"} == 1)': lambda v: v == 3,
+        # The alert worker's own lag and latency (the pipeline panels show them per worker).
+        'count(tiendo:consumer_lag_messages:sum{job="tiendo-alert"})': lambda v: v == 1,
+        'count(tiendo:processing_latency_seconds:p99_rate1m{job="tiendo-alert"})': lambda v: v == 1,
+        "sum(tiendo_alert_processing_latency_seconds_count)": lambda v: v > 0,
     }
 
     def processed() -> bool:
@@ -376,3 +381,12 @@ async def test_every_panel_query_returns_data(pipeline) -> None:
                     problems.append(f"{name} / {panel['title']} [{target['refId']}]: no data for {expr}")
     assert not problems, f"variables chosen: {chosen_all}\n" + "\n".join(problems)
     assert checked == 2 * sum(len(list(targets(d))) for d in load_dashboards().values()) >= 70
+
+    # Every metric family a worker registers is set by it: none is exposed without samples after this traffic.
+    for name, worker in workers.items():
+        status, body = await asyncio.to_thread(worker.get, "/metrics")
+        assert status == 200
+        families = list(text_string_to_metric_families(body.decode()))
+        assert len(families) > 5, name
+        unset = sorted(f.name for f in families if not f.samples)
+        assert not unset, f"{name} registers metrics it never sets: {unset}"
