@@ -5,7 +5,6 @@ replica delivers the alerts of the partitions it owns only."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from shared.plans import load_plan_file
 from shared.provinces import registry
 from shared.updates import series_partition
 from shared.vntime import parse_as_of
+from tests.unit.fakes import FakeProducer
 
 LANG_SON, BAC_GIANG = "20", "24"
 PLANS = """\
@@ -45,30 +45,8 @@ plans:
 _offsets = itertools.count()
 
 
-@dataclass
-class Meta:
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass
-class FakeProducer:
-    """Records every send with its partition; ``fail_on`` makes the acknowledgement of sends to that topic fail."""
-
-    fail_on: str | None = None
-    sent: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
-
-    async def send(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None
-    ) -> asyncio.Future[Meta]:
-        future: asyncio.Future[Meta] = asyncio.get_running_loop().create_future()
-        if topic == self.fail_on:
-            future.set_exception(KafkaTimeoutError())
-        else:
-            self.sent.append((topic, key, value, partition))
-            future.set_result(Meta(topic, partition or 0, next(_offsets)))
-        return future
+class AlertProducer(FakeProducer):
+    """The fake producer, read as the alert stage's outputs."""
 
     def history(self) -> list[tuple[str, str]]:
         return [
@@ -180,7 +158,7 @@ def as_changelog(producer: FakeProducer) -> list[ConsumerRecord]:
 
 
 async def test_a_batch_of_totals_fires_and_writes_history_then_state_to_the_series_partition(plan_file: Path) -> None:
-    producer = FakeProducer()
+    producer = AlertProducer()
     stage, registry_ = make_stage(plan_file, producer)
     await stage.on_assigned({0, 1, 2, 3})
     assert producer.sent == [], "nothing owned has a date yet: the event clock has not started"
@@ -218,24 +196,24 @@ async def test_a_batch_of_totals_fires_and_writes_history_then_state_to_the_seri
 async def test_a_batch_not_acknowledged_leaves_memory_as_it_was_and_is_done_again(
     plan_file: Path, failing: str
 ) -> None:
-    stage, _ = make_stage(plan_file, FakeProducer())
+    stage, _ = make_stage(plan_file, AlertProducer())
     await stage.on_assigned({0, 1, 2, 3})
     stage.wake.clear()
     batch = totals(total(LANG_SON, 3, "1395", "2024-09-15"))
-    broken = FakeProducer(fail_on=failing)
+    broken = AlertProducer(fail_on=failing)
     with pytest.raises(KafkaTimeoutError):
         await stage.process(batch, broken)  # type: ignore[arg-type]
     assert all(not part.figures and not part.alerts for part in stage.parts.values())
     assert stage.clock is None and not stage.wake.is_set()
 
-    producer = FakeProducer()
+    producer = AlertProducer()
     await stage.process(batch, producer)  # type: ignore[arg-type]  # the batch worker reads it again
     assert producer.history() == [("fired", LANG_SON)], "done again: fired (once more if its history was written)"
     assert broken.history() == ([("fired", LANG_SON)] if failing == "state" else [])
 
 
 async def test_on_assigned_rebuilds_the_partitions_from_their_changelog(plan_file: Path) -> None:
-    first = FakeProducer()
+    first = AlertProducer()
     stage, _ = make_stage(plan_file, first)
     await stage.on_assigned({0, 1, 2, 3})
     await stage.process(totals(total(LANG_SON, 3, "1395", "2024-09-15")), first)  # type: ignore[arg-type]
@@ -243,7 +221,7 @@ async def test_on_assigned_rebuilds_the_partitions_from_their_changelog(plan_fil
     changelog = [*as_changelog(first), record(b"a|gone", None, 0, "state"), record(b"x|junk", b"{}", 0, "state")]
 
     p = partition_of(LANG_SON)
-    replica = FakeProducer()
+    replica = AlertProducer()
     other, _ = make_stage(plan_file, replica, changelog)
     await other.on_assigned({p})
     assert set(other.parts) == {p}
@@ -265,7 +243,7 @@ async def test_on_assigned_rebuilds_the_partitions_from_their_changelog(plan_fil
 
 
 async def test_a_revoked_partition_is_forgotten_and_its_alerts_not_delivered(plan_file: Path) -> None:
-    producer = FakeProducer()
+    producer = AlertProducer()
     stage, registry_ = make_stage(plan_file, producer)
     await stage.on_assigned({0, 1, 2, 3})
     await stage.process(totals(total(LANG_SON, 3, "1395", "2024-09-15")), producer)  # type: ignore[arg-type]
@@ -283,7 +261,7 @@ async def test_a_revoked_partition_is_forgotten_and_its_alerts_not_delivered(pla
 
 
 async def test_a_total_in_another_partition_than_its_series_is_ignored(plan_file: Path) -> None:
-    producer = FakeProducer()
+    producer = AlertProducer()
     stage, registry_ = make_stage(plan_file, producer)
     await stage.on_assigned({0, 1, 2, 3})
     wrong = (partition_of(LANG_SON) + 1) % 4
@@ -294,7 +272,7 @@ async def test_a_total_in_another_partition_than_its_series_is_ignored(plan_file
 
 
 async def test_a_plan_change_is_judged_by_its_owner_only(plan_file: Path) -> None:
-    producer = FakeProducer()
+    producer = AlertProducer()
     stage, _ = make_stage(plan_file, producer)
     p = partition_of(LANG_SON)
     await stage.on_assigned({p})

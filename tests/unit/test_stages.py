@@ -3,9 +3,7 @@ batch whose outputs are not acknowledged leaves no state behind (the batch worke
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,37 +22,9 @@ from shared.compacted import CompactedMap
 from shared.config import KafkaSettings
 from shared.topics import DEDUPE
 from shared.updates import IndicatorUpdate, Retraction, decode_message
+from tests.unit.fakes import FakeProducer
 
 _offsets = itertools.count()
-
-
-@dataclass
-class Meta:
-    topic: str
-    partition: int
-    offset: int
-
-
-@dataclass
-class FakeProducer:
-    """Records every send; ``fail_on`` makes the acknowledgement of sends to that topic fail."""
-
-    fail_on: str | None = None
-    sent: list[tuple[str, bytes | None, bytes | None]] = field(default_factory=list)
-
-    async def send(
-        self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int | None = None
-    ) -> asyncio.Future[Meta]:
-        future: asyncio.Future[Meta] = asyncio.get_running_loop().create_future()
-        if topic == self.fail_on:
-            future.set_exception(KafkaTimeoutError())
-        else:
-            self.sent.append((topic, key, value))
-            future.set_result(Meta(topic, partition or 0, next(_offsets)))
-        return future
-
-    def to(self, topic: str) -> list[bytes]:
-        return [value for t, _, value in self.sent if t == topic and value is not None]
 
 
 def record(topic: str, value: bytes, partition: int = 0) -> ConsumerRecord:
@@ -101,7 +71,7 @@ async def test_ingest_sends_updates_retractions_and_letters_then_remembers() -> 
     sent = [decode_message(v) for v in producer.to("updates")]
     assert [type(m) for m in sent] == [IndicatorUpdate, Retraction], "the update, then the old series' retraction"
     assert sent[1].series == "24|public_investment_disbursed|2024" and sent[1].revision == 1
-    assert [key for topic, key, _ in producer.sent if topic == "updates"] == [b"24|public_investment_disbursed"] * 2
+    assert [key for topic, key, _, _ in producer.sent if topic == "updates"] == [b"24|public_investment_disbursed"] * 2
 
 
 async def test_ingest_remembers_nothing_when_an_output_is_not_acknowledged() -> None:
@@ -134,7 +104,7 @@ async def test_aggregate_publishes_totals_then_changelog_then_saves(tmp_path: Pa
         feed("q1", "2024-03-31", mode="ytd", value="4.000"), feed("h1", "2024-06-30", mode="ytd", value="4,680")
     )
     await stage.process(records, producer)  # type: ignore[arg-type]
-    topics = [topic for topic, _, _ in producer.sent]
+    topics = [topic for topic, _, _, _ in producer.sent]
     assert topics.index("changelog") > max(i for i, t in enumerate(topics) if t in ("totals", "dlq"))
     [letter] = [orjson.loads(v) for v in producer.to("dlq")]
     assert letter["reason"] == "implausible_value", "4,680 tỷ đồng read as 4.68 bn against 4,000 bn"
