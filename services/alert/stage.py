@@ -38,6 +38,7 @@ from shared.alerting import (
     AlertState,
     Transition,
     mark_sent,
+    needs_resend,
     to_alertmanager,
 )
 from shared.contracts import View, figures_key
@@ -285,8 +286,7 @@ class AlertStage:
                 (p, state)
                 for p, part in self.parts.items()
                 for state in part.alerts.values()
-                if (state.status == "firing" and (state.last_sent_at is None or wall - state.last_sent_at >= resend))
-                or (state.status == "resolved" and state.last_sent_at is None)
+                if needs_resend(state, wall, resend)
             ]
             extra = dict(self.superseded)
         if not due and not extra:
