@@ -16,15 +16,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
 from typing import Final
 
-from shared.plans import Milestone
-from shared.vntime import VN_TZ, year_bounds
+from shared.plans import Milestone, fraction_at
+from shared.vntime import VN_TZ
 
 __all__ = [
     "HISTORY_PREFIX",
@@ -55,25 +55,6 @@ def _end_of_day(day: date) -> datetime:
 
 def _plan_year_end(year: int) -> date:
     return date(year + 1, 1, 31)
-
-
-def _microseconds(delta: timedelta) -> Decimal:
-    return Decimal((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
-
-
-def fraction_at(curve: Curve, year: int, at: datetime) -> Decimal:
-    """The curve's cumulative fraction at ``at`` (aware) in plan year ``year``: linear between milestones."""
-    if at.utcoffset() is None:
-        raise ValueError(f"fraction_at needs an aware datetime, got {at.isoformat()}")
-    before: Milestone = (year_bounds(year)[0], Decimal(0))
-    for after in curve:
-        if at <= after[0]:
-            if at <= before[0]:
-                return before[1]
-            elapsed = _microseconds(at - before[0]) / _microseconds(after[0] - before[0])
-            return before[1] + (after[1] - before[1]) * elapsed
-        before = after
-    return before[1]
 
 
 def history_curve(readings_by_date: Mapping[date, Decimal], year: int, final: Decimal) -> Curve:

@@ -166,18 +166,7 @@ class Plan:
 
     def expected_fraction(self, at: datetime) -> Decimal:
         """The fraction of the target expected by ``at`` (aware), interpolated linearly between milestones."""
-        if at.utcoffset() is None:
-            raise ValueError(f"expected_fraction needs an aware datetime, got {at.isoformat()}")
-        start, _ = year_bounds(self.year)
-        before: Milestone = (start, Decimal(0))
-        for after in self.milestones:
-            if at <= after[0]:
-                if at <= before[0]:
-                    return before[1]
-                elapsed = _microseconds(at - before[0]) / _microseconds(after[0] - before[0])
-                return before[1] + (after[1] - before[1]) * elapsed
-            before = after
-        return before[1]
+        return fraction_at(self.milestones, self.year, at)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (exact decimals as strings), as published on the ``plans`` topic."""
@@ -216,6 +205,22 @@ class Plan:
             )
         except InvalidOperation as exc:
             raise ValueError(f"invalid plan record: {exc!r}") from exc
+
+
+def fraction_at(milestones: Iterable[Milestone], year: int, at: datetime) -> Decimal:
+    """The cumulative fraction of a milestone curve at ``at`` (aware) in plan year ``year``: 0 on 1 January, linear
+    between milestones, the last one's after it."""
+    if at.utcoffset() is None:
+        raise ValueError(f"fraction_at needs an aware datetime, got {at.isoformat()}")
+    before: Milestone = (year_bounds(year)[0], Decimal(0))
+    for after in milestones:
+        if at <= after[0]:
+            if at <= before[0]:
+                return before[1]
+            elapsed = _microseconds(at - before[0]) / _microseconds(after[0] - before[0])
+            return before[1] + (after[1] - before[1]) * elapsed
+        before = after
+    return before[1]
 
 
 def _microseconds(delta: timedelta) -> Decimal:

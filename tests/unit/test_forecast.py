@@ -82,12 +82,6 @@ def test_history_curve_rules() -> None:
     assert history_curve({}, 2024, Decimal(1)) == ((end_of(date(2025, 1, 31)), Decimal(1)),)
 
 
-def test_fraction_at_matches_plan() -> None:
-    plan = make_plan()
-    for day in (date(2025, 1, 1), date(2025, 2, 14), date(2025, 9, 30), date(2026, 1, 15), date(2026, 3, 1)):
-        assert fraction_at(plan.milestones, 2025, end_of(day)) == plan.expected_fraction(end_of(day))
-
-
 def test_national_2025_on_the_plan_curve() -> None:
     plan = make_plan(target=Decimal(100))
     h1 = forecast(plan, national(), at=end_of(date(2025, 7, 5)))
