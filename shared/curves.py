@@ -23,10 +23,11 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Final
 
-from shared.plans import Milestone, fraction_at
+from shared.plans import HISTORY_PREFIX, Milestone, fraction_at
 from shared.vntime import VN_TZ
 
 __all__ = [
+    "HISTORY_CURVES",
     "HISTORY_PREFIX",
     "NATIONAL_2025_FINAL",
     "NATIONAL_FINALS",
@@ -40,8 +41,8 @@ __all__ = [
 
 Curve = tuple[Milestone, ...]
 
-#: A plan file's curve name for a history curve: ``history:2025`` (the year whose shape it is).
-HISTORY_PREFIX: Final = "history:"
+#: The history curves that ship (their data is in ``shared/data``).
+HISTORY_CURVES: Final = (f"{HISTORY_PREFIX}2025",)
 #: Observed national closes of the disbursement plan year (share of the plan by 31 January of the next year).
 NATIONAL_FINALS: Final[Mapping[int, Decimal]] = {2023: Decimal("0.9312"), 2024: Decimal("0.9306")}
 #: Assumed close of 2025 (31 January 2026, not reported in the data): the mean of 2023 and 2024.
@@ -113,7 +114,7 @@ def national_disbursement_2025() -> Mapping[date, Decimal]:
 def named_history_curve(name: str, year: int) -> Curve:
     """A ``history:YYYY`` curve for plan year ``year``; KeyError for a history that does not ship (today only
     ``history:2025``, the national disbursement shape with the assumed close :data:`NATIONAL_2025_FINAL`)."""
-    if name != f"{HISTORY_PREFIX}2025":
+    if name not in HISTORY_CURVES:
         raise KeyError(name)
     shape = history_curve(national_disbursement_2025(), 2025, NATIONAL_2025_FINAL * 100)
     return redate(shape, 2025, year)

@@ -38,6 +38,7 @@ from shared.vntime import MAX_YEAR, MIN_YEAR, VN_TZ, year_bounds
 __all__ = [
     "BASES",
     "CURVES",
+    "HISTORY_PREFIX",
     "MAX_PLAN_FILE_BYTES",
     "Basis",
     "Milestone",
@@ -76,6 +77,8 @@ _REQUIRED: Final = ("province", "indicator", "year", "target", "unit", "basis")
 _OPTIONAL: Final = ("curve", "milestones", "lang", "source")
 _FIELDS: Final = _REQUIRED + _OPTIONAL
 _NO_CURVE: Final = "none"
+#: A plan file's curve name for a history curve: ``history:2025`` (the year whose shape it is, ``shared.curves``).
+HISTORY_PREFIX: Final = "history:"
 _YAML_NULL: Final = "tag:yaml.org,2002:null"
 _YAML_STR: Final = "tag:yaml.org,2002:str"
 _YAML_SEQ: Final = "tag:yaml.org,2002:seq"
@@ -678,8 +681,10 @@ def _milestones(
         return (None if found else tuple((_end_of_day(day), fraction) for day, fraction in given)), None
     if "curve" in fields:
         curve = fields["curve"].lower()
+        if curve.startswith(HISTORY_PREFIX):
+            return (None if year is None else _history_milestones(fields["curve"], year, problems)), curve
         if curve not in CURVES:
-            problems.append(f"unknown curve {fields['curve']!r} (known: {', '.join(CURVES)})")
+            problems.append(f"unknown curve {fields['curve']!r} (known: {', '.join(_known_curves())})")
             return None, None
     elif indicator is None:
         return None, None
@@ -689,6 +694,30 @@ def _milestones(
     else:
         curve = indicator.default_curve
     return (None if year is None else curve_milestones(curve, year)), curve
+
+
+def _known_curves() -> list[str]:
+    from shared.curves import HISTORY_CURVES  # noqa: PLC0415 - shared.curves builds on this module
+
+    return [*CURVES, *HISTORY_CURVES]
+
+
+def _history_milestones(raw: str, year: int, problems: list[str]) -> tuple[Milestone, ...] | None:
+    """A ``history:YYYY`` curve's milestones for plan year ``year`` (a past year's shape, re-dated day for day);
+    None with the reason in ``problems`` for a malformed name or a year whose history does not ship."""
+    from shared.curves import HISTORY_CURVES, named_history_curve  # noqa: PLC0415 - it builds on this module
+
+    name = raw.lower()
+    history = name.removeprefix(HISTORY_PREFIX)
+    if not (history.isascii() and history.isdigit() and len(history) == 4):
+        problems.append(f"curve {raw!r} is not history:YYYY (a past year, e.g. {HISTORY_CURVES[0]})")
+        return None
+    try:
+        return named_history_curve(name, year)
+    except KeyError:
+        shipped = ", ".join(HISTORY_CURVES)
+        problems.append(f"no history curve for {history}: the history curves that ship are {shipped}")
+        return None
 
 
 def _parse_milestones(

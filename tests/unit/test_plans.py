@@ -484,7 +484,7 @@ LS = "Lạng Sơn,public_investment_disbursed,2024,central,4500,tỷ đồng"
         ),
         pytest.param(
             ["Bắc Giang,new_jobs,2024,central,30000,jobs,s-curve,,"],
-            [(2, "unknown curve 's-curve' (known: disbursement, linear, quarterly-even)")],
+            [(2, "unknown curve 's-curve' (known: disbursement, linear, quarterly-even, history:2025)")],
             id="unknown-curve",
         ),
         pytest.param(
