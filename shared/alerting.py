@@ -25,6 +25,13 @@ Rules
 
     *No report yet* (``TiendoNoReport``): a plan whose series has no reading at all once its first report is
     due (1 January of the plan year + the indicator's cadence) is a warning, resolved by the first figure.
+    The stale and no-report rules do not page for a gap that public holidays explain
+    (:func:`shared.timeliness.gap_explained_by_holidays`: a report silent over Tết is not late).
+
+    *Forecast shortfall* (``TiendoForecastShortfall``, warning): the year-end projection of the series' reading
+    (:func:`shared.forecast.forecast`, judged at the reading's date) below the plan's year-end value by more than
+    ``Thresholds.shortfall_margin`` (10 points of the target); once firing it resolves only ``resolve_margin``
+    above that (:func:`shared.forecast.shortfall`). It names the miss months before the behind-plan rule can.
 
 Lifecycle
     :func:`step` moves an :class:`AlertState` on with each evaluation: ``fired`` (send), ``escalated`` or
@@ -42,12 +49,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 
+from shared.forecast import Forecast
 from shared.plans import Plan
 from shared.vntime import VN_TZ, iso, parse_iso, year_bounds
 
 __all__ = [
     "BEHIND_PLAN",
     "FEED_STALE",
+    "FORECAST_SHORTFALL",
     "IMPLAUSIBLE",
     "NO_REPORT",
     "AlertKey",
@@ -64,6 +73,7 @@ __all__ = [
     "evaluate_progress",
     "evaluate_staleness",
     "first_report_due",
+    "forecast_annotations",
     "format_amount",
     "implausible_annotations",
     "mark_sent",
@@ -77,7 +87,9 @@ __all__ = [
 ]
 
 Severity = Literal["warning", "critical"]
-Rule = Literal["TiendoBehindPlan", "TiendoFeedStale", "TiendoNoReport", "TiendoImplausibleFigure"]
+Rule = Literal[
+    "TiendoBehindPlan", "TiendoFeedStale", "TiendoNoReport", "TiendoImplausibleFigure", "TiendoForecastShortfall"
+]
 Status = Literal["inactive", "firing", "resolved"]
 Event = Literal["fired", "escalated", "deescalated", "resolved", "unchanged", "repeat"]
 
@@ -85,6 +97,7 @@ BEHIND_PLAN: Final[Rule] = "TiendoBehindPlan"
 FEED_STALE: Final[Rule] = "TiendoFeedStale"
 NO_REPORT: Final[Rule] = "TiendoNoReport"
 IMPLAUSIBLE: Final[Rule] = "TiendoImplausibleFigure"
+FORECAST_SHORTFALL: Final[Rule] = "TiendoForecastShortfall"
 _RANK: Final[Mapping[Severity | None, int]] = {None: 0, "warning": 1, "critical": 2}
 _MONTHS: Final = (
     "January",
@@ -112,14 +125,18 @@ class Thresholds:
     min_elapsed_days: int = 20
     implausible_factor: Decimal = Decimal(200)
     """A ratio above this, or below its inverse with a non-zero actual, is a misread figure, not progress."""
+    shortfall_margin: Decimal = Decimal("0.10")
+    """The forecast-shortfall rule: the year-end projection below plan by more than this share of the target."""
 
     def __post_init__(self) -> None:
-        for name in ("warning", "critical", "resolve_margin", "implausible_factor"):
+        for name in ("warning", "critical", "resolve_margin", "implausible_factor", "shortfall_margin"):
             object.__setattr__(self, name, Decimal(str(getattr(self, name))))
         if not Decimal(0) < self.critical < self.warning:
             raise ValueError(f"thresholds need 0 < critical < warning, got {self.critical} and {self.warning}")
         if self.resolve_margin < 0 or self.min_elapsed_days < 0:
             raise ValueError("resolve_margin and min_elapsed_days must not be negative")
+        if not self.resolve_margin <= self.shortfall_margin < 1:
+            raise ValueError(f"shortfall_margin must be in [resolve_margin, 1), got {self.shortfall_margin}")
         if not self.implausible_factor > max(Decimal(1), 1 / self.critical):
             raise ValueError(f"implausible_factor must be above 1/critical, got {self.implausible_factor}")
 
@@ -514,6 +531,57 @@ def progress_annotations(
         "as_of": _rfc3339(at),
         "runbook_url": runbook_url,
     }
+    if evaluated_at is not None:
+        notes["evaluated_at"] = _rfc3339(evaluated_at)
+    return notes
+
+
+def forecast_annotations(
+    plan: Plan,
+    fc: Forecast,
+    *,
+    indicator_name: str,
+    margin: Decimal,
+    rank: str | None = None,
+    runbook_url: str = "",
+    evaluated_at: datetime | None = None,
+) -> dict[str, str]:
+    """Annotations of a forecast-shortfall alert: the year-end projection as a share of the plan, with its range
+    (``78 % ± 6``), from the reading of ``fc.as_of``; ``rank`` (``32nd of 34; national average 46.3 %``) if known."""
+    ratio = fc.ratio_to_target or Decimal(0)
+    expected = fc.year_end.expected
+    low = fc.low / expected if expected > 0 else ratio
+    high = fc.high / expected if expected > 0 else ratio
+    spread = _percent((high - low) / 2)
+    share = f"{_percent(ratio)} %" + (f" ± {spread}" if spread else "")
+    end = _day(fc.at, plan.year)
+    name = _lower_first(indicator_name)
+    summary = (
+        f"{plan.province_name}: on current pace {plan.province_name} reaches {share} of its {plan.year} "
+        f"{plan.basis} plan by {end}"
+    )
+    pace = "n/a" if fc.pace is None else f"{fc.pace:.2f}"
+    description = (
+        f"On current pace {plan.province_name} reaches {share} of its {plan.year} {plan.basis} plan by {end} "
+        f"({name}: {format_amount(fc.point, plan.base_unit)} projected, range {format_amount(fc.low, plan.base_unit)}"
+        f" to {format_amount(fc.high, plan.base_unit)}, against {format_amount(expected, plan.base_unit)}), "
+        f"from {format_amount(fc.actual, plan.base_unit)} reported as of {_day(fc.as_of)} (pace {pace} of the plan "
+        f"curve). Warning while the projection is more than {_percent(margin)} points short of the plan; "
+        f"method: {fc.method}; range from {fc.range_method}."
+    )
+    notes = {
+        "summary": summary,
+        "description": description,
+        "projected": format_amount(fc.point, plan.base_unit),
+        "projected_low": format_amount(fc.low, plan.base_unit),
+        "projected_high": format_amount(fc.high, plan.base_unit),
+        "projected_ratio": f"{ratio:.3f}",
+        "target": format_amount(plan.target, plan.base_unit),
+        "as_of": _rfc3339(fc.as_of),
+        "runbook_url": runbook_url,
+    }
+    if rank is not None:
+        notes["rank"] = rank
     if evaluated_at is not None:
         notes["evaluated_at"] = _rfc3339(evaluated_at)
     return notes

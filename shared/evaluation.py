@@ -17,6 +17,7 @@ from typing import Any
 from shared.alerting import (
     BEHIND_PLAN,
     FEED_STALE,
+    FORECAST_SHORTFALL,
     IMPLAUSIBLE,
     NO_REPORT,
     AlertKey,
@@ -30,6 +31,7 @@ from shared.alerting import (
     evaluate_no_report,
     evaluate_progress,
     evaluate_staleness,
+    forecast_annotations,
     implausible_annotations,
     no_report_annotations,
     progress_annotations,
@@ -38,9 +40,11 @@ from shared.alerting import (
     thresholds_for,
 )
 from shared.contracts import View, figures_key
+from shared.forecast import Forecast, shortfall
 from shared.indicators import get_indicator
 from shared.plans import Plan
 from shared.provinces import MERGER_DATE, Province, registry
+from shared.timeliness import gap_explained_by_holidays
 from shared.vntime import VN_TZ, year_bounds
 
 #: Quarters of a plan year in ``indicator.totals``: 1-4, and 5 ("Q4+") for January of the next year.
@@ -217,10 +221,12 @@ class Evaluator:
         return self.retire(state, at, f"the {plan.year} plan's alerting period ended on {closed}; last judgement final")
 
     def behind_plan(
-        self, plan: Plan, figures: SeriesFigures | None, state: AlertState | None, at: datetime
-    ) -> Transition | None:
+        self, plan: Plan, figures: SeriesFigures | None, state: AlertState | None, at: datetime,
+        *, rank: str | None = None,
+    ) -> Transition | None:  # fmt: skip
         """Next transition of the plan's behind-plan alert; None while nothing was reported, nothing is judged
-        (too early, nothing expected, an implausible comparison) or nothing changes."""
+        (too early, nothing expected, an implausible comparison) or nothing changes. ``rank`` (the province's
+        place at the reading's date) goes in an annotation, never a label."""
         if at > self.closes_at(plan):
             return self._closed(plan, state, at)
         indicator = get_indicator(plan.indicator)
@@ -239,8 +245,45 @@ class Evaluator:
             runbook_url=self._runbook(BEHIND_PLAN),
             evaluated_at=at,
         )
+        if rank is not None:
+            annotations["rank"] = rank
         labels = alert_labels(key, plan.province_code, plan.province_name)
         return _pending(step(state, result.severity, at, annotations, key=key, labels=labels))
+
+    def forecast_shortfall(
+        self, plan: Plan, fc: Forecast | None, state: AlertState | None, at: datetime, *, rank: str | None = None
+    ) -> Transition | None:
+        """Next transition of the plan's forecast-shortfall alert, on the forecast from the series' latest reading
+        (``fc``, judged at that reading's date): warning while :func:`shared.forecast.shortfall` holds (its margin
+        and hysteresis from the thresholds); None while nothing is forecast or nothing changes."""
+        if at > self.closes_at(plan):
+            return self._closed(plan, state, at)
+        firing = state is not None and state.status == "firing"
+        if fc is None:
+            return None
+        thresholds = self.thresholds_of(plan.indicator)
+        on = shortfall(
+            fc,
+            plan,
+            thresholds.shortfall_margin,
+            firing=firing,
+            resolve_margin=thresholds.resolve_margin,
+            min_elapsed_days=thresholds.min_elapsed_days,
+        )
+        if not on and not firing:
+            return None
+        key = plan_alert_key(FORECAST_SHORTFALL, plan)
+        annotations = forecast_annotations(
+            plan,
+            fc,
+            indicator_name=get_indicator(plan.indicator).name_en,
+            margin=thresholds.shortfall_margin,
+            rank=rank,
+            runbook_url=self._runbook(FORECAST_SHORTFALL),
+            evaluated_at=at,
+        )
+        labels = alert_labels(key, plan.province_code, plan.province_name)
+        return _pending(step(state, "warning" if on else None, at, annotations, key=key, labels=labels))
 
     def implausible(
         self, plan: Plan, figures: SeriesFigures | None, state: AlertState | None, at: datetime
@@ -289,6 +332,11 @@ class Evaluator:
         reported = figures is not None and figures.has_figures
         closed = at > self.closes_at(plan)
         severity = None if closed else evaluate_no_report(plan.year, reported, at, indicator.cadence_days)
+        start = year_bounds(plan.year)[0].astimezone(VN_TZ).date() - timedelta(days=1)
+        if severity is not None and gap_explained_by_holidays(
+            start, at.astimezone(VN_TZ).date(), indicator.cadence_days
+        ):
+            severity = None  # the first report's delay is within the working days the holidays took
         if severity is None and not firing:
             return None
         key = plan_alert_key(NO_REPORT, plan)
@@ -316,6 +364,7 @@ class Evaluator:
         province = province_of(figures.unit)
         ended = province.valid_to is not None and at.astimezone(VN_TZ).date() >= province.valid_to
         severity = None if ended else evaluate_staleness(figures.last_as_of, at, indicator.cadence_days)
+        severity = _holiday_held(severity, figures.last_as_of, at, indicator.cadence_days)
         key = AlertKey(FEED_STALE, figures.unit, figures.indicator)
         annotations = staleness_annotations(
             province.name,
@@ -334,6 +383,17 @@ class Evaluator:
         if state is None or state.status != "firing":
             return None
         return _pending(step(state, None, at, {**state.annotations, "resolution": reason}))
+
+
+def _holiday_held(severity: Severity | None, last: datetime, at: datetime, cadence_days: int) -> Severity | None:
+    """A stale feed's severity once holidays are allowed for: critical needs a gap beyond twice the cadence in
+    working days, warning beyond the cadence (a feed silent over Tết or 30/4-1/5 is not late)."""
+    last_day, day = last.astimezone(VN_TZ).date(), at.astimezone(VN_TZ).date()
+    if severity == "critical" and gap_explained_by_holidays(last_day, day, 2 * cadence_days):
+        severity = "warning"
+    if severity == "warning" and gap_explained_by_holidays(last_day, day, cadence_days):
+        severity = None
+    return severity
 
 
 def plan_alert_key(rule: Rule, plan: Plan) -> AlertKey:

@@ -322,7 +322,9 @@ def test_readings_on_or_above_plan_at_their_dates_never_page_behind_plan(scenari
 def test_no_report_fires_once_the_first_report_is_overdue_and_resolves_with_the_first_figure() -> None:
     plan = make_plan("24", 14356 * BN, indicator="state_budget_revenue", curve="quarterly-even", basis="provincial")
     central = make_plan("24", 11600 * BN, indicator="state_budget_revenue", curve="quarterly-even")
-    due = datetime(2024, 2, 5, tzinfo=VN_TZ)  # 1 January + 35 days
+    # 1 January + 35 days is 5 February; 1 January was a holiday, so the first report may take one working day
+    # more: overdue from 6 February (Tết 2024 starts on the 8th).
+    due = datetime(2024, 2, 5, 23, 59, 59, tzinfo=VN_TZ)
     alerts = Alerts()
     alerts.judge(plan, None, due)
     assert alerts.pages == []
@@ -369,7 +371,9 @@ def test_a_next_year_reading_is_not_a_report_for_this_year() -> None:
     fig = figures_at(jan_2024_capital, ("2025-01-20", Decimal("0.97")))
     assert fig.year == 2024 and fig.reading_quarter == 5
     assert plan_series_key(plan_2025) != fig.key
-    transition = EVALUATOR.no_report(plan_2025, None, None, day("2025-02-06"))
+    # Tết 2025 (27 January - 1 February) and 1 January took six working days: not overdue before 12 February.
+    assert EVALUATOR.no_report(plan_2025, None, None, day("2025-02-11")) is None
+    transition = EVALUATOR.no_report(plan_2025, None, None, day("2025-02-13"))
     assert transition is not None and transition.state.severity == "warning"
 
 
@@ -532,7 +536,8 @@ def test_staleness_follows_the_freshest_series_across_years() -> None:
     assert fresh is dec
     alerts = Alerts()
     key = AlertKey(FEED_STALE, "20", "state_budget_revenue")
-    for at in (day("2025-01-20"), day("2025-01-25"), day("2025-03-01")):
+    # Critical after 70 days: in working days, with Tết 2025 (27 January - 1 February) not counted, 12 March.
+    for at in (day("2025-01-20"), day("2025-01-25"), day("2025-03-01"), day("2025-03-12")):
         alerts.apply(EVALUATOR.staleness(fresh, alerts.get(key), at))
     assert [(p[1], p[2]) for p in alerts.pages] == [("fired", "warning"), ("escalated", "critical")]
     # The first 2025 figure is the freshest now: resolved.
