@@ -1,6 +1,7 @@
-"""A real single-node Apache Kafka broker (KRaft) run from the jars that deploy/kafka/pom.xml fetches.
+"""Real Apache Kafka brokers (KRaft) run from the jars that deploy/kafka/pom.xml fetches: one node
+(:class:`LocalBroker`) or a cluster of them (:class:`LocalCluster`, every node broker and controller in one process).
 
-``tiendo kafka start|stop|status`` and the test suite's session fixture both use this module.
+``tiendo kafka start|stop|status`` and the test suite's session fixtures use this module.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaClient
+from aiokafka.admin import AIOKafkaAdminClient
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_DEPLOY = ROOT / "deploy" / "kafka"
 LIBS = ROOT / ".cache" / "kafka" / "libs"
+#: Java heap of each node of a local cluster (three on a small machine).
+CLUSTER_HEAP = "384m"
 
 
 class BrokerError(RuntimeError):
@@ -39,6 +43,11 @@ class LocalBroker:
     #: An extra SASL_PLAINTEXT listener (mechanism PLAIN) with these users, for testing authenticated clients.
     sasl_port: int | None = None
     sasl_users: tuple[tuple[str, str], ...] = ()
+    #: This node's id in its cluster (1 alone).
+    node_id: int = 1
+    #: The controller ports of every node of its cluster, node i + 1 on ``voters[i]`` (a static quorum of them);
+    #: empty: a standalone node, its own one-voter quorum.
+    voters: tuple[int, ...] = ()
 
     @classmethod
     def from_env(cls) -> LocalBroker:
@@ -76,8 +85,15 @@ class LocalBroker:
     def data_dir(self) -> Path:
         return self.home / "data"
 
+    @property
+    def replicas(self) -> int:
+        """Replicas of the internal topics (and the default for others): the cluster's size up to 3."""
+        return min(3, len(self.voters)) or 1
+
     def config(self) -> str:
-        """KRaft single-node configuration: broker and controller in one process, replication factor 1."""
+        """KRaft configuration: broker and controller in one process; alone, replication factor 1; in a cluster,
+        a static quorum of every node's controller, internal topics with 3 replicas (at most the cluster's size),
+        min.insync.replicas one less, and a broker fenced 6 s after its last heartbeat (Kafka's default: 9 s)."""
         listeners = [f"PLAINTEXT://{self.host}:{self.port}", f"CONTROLLER://{self.host}:{self.controller_port}"]
         advertised = [f"PLAINTEXT://{self.host}:{self.port}"]
         protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
@@ -92,11 +108,19 @@ class LocalBroker:
                 "listener.name.sasl_plaintext.plain.sasl.jaas.config="
                 f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
             ]
+        if self.voters:
+            quorum = [
+                "controller.quorum.voters=" + ",".join(f"{i}@{self.host}:{p}" for i, p in enumerate(self.voters, 1))
+            ]
+            quorum += ["broker.session.timeout.ms=6000", "broker.heartbeat.interval.ms=1000"]
+        else:
+            quorum = [f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}"]
+        replicas, min_isr = self.replicas, max(1, self.replicas - 1)
         return "\n".join(
             [
                 "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}",
+                f"node.id={self.node_id}",
+                *quorum,
                 f"listeners={','.join(listeners)}",
                 f"advertised.listeners={','.join(advertised)}",
                 "controller.listener.names=CONTROLLER",
@@ -105,13 +129,14 @@ class LocalBroker:
                 *sasl,
                 f"log.dirs={self.data_dir}",
                 "num.partitions=1",
-                "default.replication.factor=1",
-                "offsets.topic.replication.factor=1",
+                f"default.replication.factor={replicas}",
+                f"min.insync.replicas={min_isr}",
+                f"offsets.topic.replication.factor={replicas}",
                 "offsets.topic.num.partitions=4",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
+                f"transaction.state.log.replication.factor={replicas}",
+                f"transaction.state.log.min.isr={min_isr}",
+                f"share.coordinator.state.topic.replication.factor={replicas}",
+                f"share.coordinator.state.topic.min.isr={min_isr}",
                 "auto.create.topics.enable=false",
                 "group.initial.rebalance.delay.ms=0",
                 "log.cleaner.backoff.ms=1000",
@@ -141,17 +166,27 @@ class LocalBroker:
         if (pid := self.pid()) is not None:
             return pid
         fetch_jars()
+        pid = self.launch(_new_cluster_id())
+        self.wait(timeout)
+        return pid
+
+    def launch(self, cluster_id: str) -> int:
+        """Format storage once (as part of ``cluster_id``), start the broker process if it does not run; its PID.
+        Does not wait (a cluster's node answers only once a majority of its quorum runs): see :meth:`wait`."""
+        if (pid := self.pid()) is not None:
+            return pid
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(self.config())
         classpath = f"{LIBS}/*"
         if not (self.data_dir / "meta.properties").exists():
+            standalone = () if self.voters else ("--standalone",)
             _run_java(
                 classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "--standalone",
+                *standalone,
                 "-t",
-                str(uuid.uuid4()).replace("-", "")[:22],
+                cluster_id,
                 "-c",
                 str(self.config_file),
             )
@@ -177,15 +212,34 @@ class LocalBroker:
         )
         log.close()
         self.pid_file.write_text(str(proc.pid))
+        return proc.pid
+
+    def wait(self, timeout: float = 90.0, brokers: int = 1) -> None:
+        """Wait until the broker answers metadata listing at least ``brokers`` live brokers; stop it and raise
+        BrokerError if it exits or time runs out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(f"broker exited with code {proc.returncode}:\n{self.log_tail()}")
-            if asyncio.run(answers_metadata(self.bootstrap)):
-                return proc.pid
+            if not _alive(self.pid_file):
+                raise BrokerError(f"broker {self.node_id} exited:\n{self.log_tail()}")
+            if asyncio.run(answers_metadata(self.bootstrap, brokers)):
+                return
             time.sleep(0.5)
         self.stop()
-        raise BrokerError(f"broker did not answer on {self.bootstrap} within {timeout:.0f}s:\n{self.log_tail()}")
+        raise BrokerError(
+            f"broker {self.node_id} did not answer on {self.bootstrap} with {brokers} live broker(s) within "
+            f"{timeout:.0f}s:\n{self.log_tail()}"
+        )
+
+    def kill(self) -> bool:
+        """SIGKILL the broker this folder started (a crash: no controlled shutdown). True if one was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGKILL)
+        while self.pid() is not None:
+            time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker this folder started (that PID only). True if one was running."""
@@ -210,6 +264,156 @@ class LocalBroker:
             return "(no broker log)"
 
 
+@dataclass(frozen=True, slots=True)
+class LocalCluster:
+    """KRaft nodes on one host, one per broker port, each broker and controller in one process (a static quorum of
+    every node's controller); node i (from 1) in ``home/node-i`` on ``ports[i - 1]`` and ``controller_ports[i - 1]``."""
+
+    home: Path = ROOT / ".var" / "kafka" / "cluster"
+    host: str = "127.0.0.1"
+    ports: tuple[int, ...] = (9092, 9093, 9094)
+    controller_ports: tuple[int, ...] = (9095, 9096, 9097)
+    heap: str = CLUSTER_HEAP
+
+    @classmethod
+    def from_env(cls, size: int = 3) -> LocalCluster:
+        """``size`` nodes where :meth:`LocalBroker.from_env` says: in its home's ``cluster`` folder, broker and
+        controller ports counting up from its two (``TIENDO_KAFKA_HEAP`` each, 384m by default)."""
+        if size < 2:
+            raise BrokerError(f"a cluster needs at least 2 brokers, not {size}")
+        one = LocalBroker.from_env()
+        ports = tuple(one.port + i for i in range(size))
+        controllers = tuple(one.controller_port + i for i in range(size))
+        if set(ports) & set(controllers):
+            raise BrokerError(
+                f"{size} broker ports from {one.port} overlap the controller ports from {one.controller_port}"
+            )
+        return cls(
+            one.home / "cluster", one.host, ports, controllers, os.environ.get("TIENDO_KAFKA_HEAP", CLUSTER_HEAP)
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.ports)
+
+    @property
+    def nodes(self) -> tuple[LocalBroker, ...]:
+        return tuple(
+            LocalBroker(
+                home=self.home / f"node-{i + 1}",
+                host=self.host,
+                port=port,
+                controller_port=self.controller_ports[i],
+                heap=self.heap,
+                node_id=i + 1,
+                voters=self.controller_ports,
+            )
+            for i, port in enumerate(self.ports)
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def node(self, node_id: int) -> LocalBroker:
+        """The node with this id (from 1)."""
+        return self.nodes[node_id - 1]
+
+    def pids(self) -> dict[int, int | None]:
+        """Node id → PID of its broker process, None when it does not run."""
+        return {node.node_id: node.pid() for node in self.nodes}
+
+    def cluster_id(self) -> str:
+        """The cluster's id, made once and kept in ``home/cluster.id`` (every node's storage is formatted with it)."""
+        path = self.home / "cluster.id"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            path.write_text(_new_cluster_id())
+        return path.read_text().strip()
+
+    def start(self, timeout: float = 120.0) -> dict[int, int]:
+        """Start every node that does not run and wait until each answers metadata listing all ``size`` brokers
+        (each registered with, and heartbeating to, the quorum's active controller: the quorum is up)."""
+        fetch_jars()
+        cluster_id = self.cluster_id()
+        pids = {node.node_id: node.launch(cluster_id) for node in self.nodes}
+        self.wait(timeout)
+        return pids
+
+    def start_node(self, node_id: int, timeout: float = 120.0) -> int:
+        """Start one node again (its storage is formatted already) and wait until the cluster is whole."""
+        pid = self.node(node_id).launch(self.cluster_id())
+        self.wait(timeout)
+        return pid
+
+    def wait(self, timeout: float = 120.0) -> None:
+        """Wait until every node answers metadata listing all ``size`` brokers; BrokerError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            node.wait(max(1.0, deadline - time.monotonic()), brokers=self.size)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM every node at once (so the last ones need no quorum to shut down), SIGKILL any still running
+        after ``timeout``. True if any was running."""
+        running = {node: pid for node in self.nodes if (pid := node.pid()) is not None}
+        for pid in running.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(node.pid() is not None for node in running):
+            time.sleep(0.2)
+        for node in running:
+            node.kill()
+        for node in self.nodes:
+            node.pid_file.unlink(missing_ok=True)
+        return bool(running)
+
+    async def under_replicated(self) -> dict[str, list[int]]:
+        """Topic → its partitions whose in-sync replicas are fewer than their replicas (or that have no leader),
+        from the metadata of any node that answers; {} when every partition is fully replicated."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            topics = await admin.describe_topics()
+        finally:
+            await admin.close()
+        out: dict[str, list[int]] = {}
+        for topic in topics:
+            for p in topic["partitions"]:
+                if p["leader"] < 0 or set(p["isr"]) != set(p["replicas"]):
+                    out.setdefault(topic["topic"], []).append(p["partition"])
+        return out
+
+    def wait_replicated(self, timeout: float = 120.0) -> None:
+        """Wait until every partition of every topic has all its replicas in sync (BrokerError after ``timeout``):
+        what a rolling restart waits for before it stops the next node."""
+        deadline = time.monotonic() + timeout
+        behind: dict[str, list[int]] = {}
+        while time.monotonic() < deadline:
+            try:
+                behind = asyncio.run(self.under_replicated())
+            except Exception as exc:  # a node still starting: ask again
+                behind = {f"(no metadata: {exc!r})": []}
+            if not behind:
+                return
+            time.sleep(0.5)
+        raise BrokerError(f"partitions still under-replicated after {timeout:.0f}s: {behind}")
+
+
+def _alive(pid_file: Path) -> bool:
+    """Whether the process in ``pid_file`` exists and has not exited (right after its start its command line may
+    still be empty, so this does not look at it)."""
+    try:
+        stat = Path(f"/proc/{int(pid_file.read_text().strip())}/stat").read_text()
+    except (OSError, ValueError):
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _new_cluster_id() -> str:
+    return str(uuid.uuid4()).replace("-", "")[:22]
+
+
 def fetch_jars() -> None:
     """Copy the broker's jars from Maven Central into the git-ignored cache, once."""
     try:
@@ -224,15 +428,15 @@ def _run_java(classpath: str, main: str, *args: str) -> None:
         raise BrokerError(f"{main} failed: {(proc.stderr or proc.stdout)[-2000:]}")
 
 
-async def answers_metadata(bootstrap: str) -> bool:
-    """True when a broker at ``bootstrap`` answers a metadata request."""
+async def answers_metadata(bootstrap: str, brokers: int = 1) -> bool:
+    """True when a broker at ``bootstrap`` answers a metadata request listing at least ``brokers`` live brokers."""
     client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # connection refusals are expected while the broker starts
     try:
         await client.bootstrap()
-        return bool(client.cluster.brokers())
+        return len(client.cluster.brokers()) >= brokers
     except Exception:
         return False
     finally:
