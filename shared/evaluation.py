@@ -251,15 +251,18 @@ class Evaluator:
         return _pending(step(state, result.severity, at, annotations, key=key, labels=labels))
 
     def forecast_shortfall(
-        self, plan: Plan, fc: Forecast | None, state: AlertState | None, at: datetime, *, rank: str | None = None
-    ) -> Transition | None:
+        self, plan: Plan, fc: Forecast | None, state: AlertState | None, at: datetime,
+        *, behind: bool = False, rank: str | None = None,
+    ) -> Transition | None:  # fmt: skip
         """Next transition of the plan's forecast-shortfall alert, on the forecast from the series' latest reading
         (``fc``, judged at that reading's date): warning while :func:`shared.forecast.shortfall` holds (its margin
-        and hysteresis from the thresholds); None while nothing is forecast or nothing changes."""
+        and hysteresis from the thresholds); None while nothing is forecast or nothing changes. An early warning:
+        it does not fire while the plan's behind-plan alert fires (``behind``: the miss is already paged); one
+        firing before keeps firing (Alertmanager mutes it under the behind-plan alert) until it recovers."""
         if at > self.closes_at(plan):
             return self._closed(plan, state, at)
         firing = state is not None and state.status == "firing"
-        if fc is None:
+        if fc is None or (behind and not firing):
             return None
         thresholds = self.thresholds_of(plan.indicator)
         on = shortfall(

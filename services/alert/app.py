@@ -3,12 +3,16 @@
 The batch skeleton (``shared.batchworker``) runs :class:`~services.alert.stage.AlertStage` on ``indicator.totals``,
 partitioned by province: replicas share the partitions, and each alert belongs to the replica owning its series'
 partition (state in memory per partition, mirrored to ``tiendo-alert-state``). Every replica follows every plan.
-Faust runs the process: the HTTP server (/metrics, /health, /alerts), the evaluation timer, the plans and delivery
-tasks. No Faust agent or table: no stream-processing path runs twice.
+Faust runs the process: the HTTP server (/metrics, /health, /alerts, /forecast, /ranking), the evaluation timer,
+the plans, national-view and delivery tasks. No Faust agent or table: no stream-processing path runs twice.
+Every replica follows the whole totals topic (``services.alert.national``): /forecast and /ranking answer for
+every province, on any replica.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -23,6 +27,7 @@ from shared.consuming import ALERT_GROUP
 from shared.evaluation import Evaluator
 from shared.faustapp import Outputs, make_app
 from shared.metrics import add_http_endpoints
+from shared.national import Query, forecasts, parse_query, ranking_json
 from shared.topics import ALERT_STATE, ALERTS, PLANS, TOTALS
 
 
@@ -51,7 +56,7 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
     stage.lock = worker.lock  # plan changes, timer rounds and deliveries wait for the batch, and for rebalances
 
     def ready() -> bool:
-        return worker.ready and stage.plans.loaded
+        return worker.ready and stage.plans.loaded and stage.national.loaded
 
     @app.task
     async def consume_totals() -> None:
@@ -69,6 +74,11 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
             await stage.evaluate_all()
 
     @app.task
+    async def follow_national() -> None:
+        await stage.national.ready.wait()  # read to its end by the stage's start
+        await stage.national.follow()
+
+    @app.task
     async def deliver() -> None:
         await deliver_forever(stage, delivery, settings.resend_interval_s)
 
@@ -77,6 +87,31 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
         """The alerts of the partitions this replica owns."""
         states = [s.to_dict() for s in stage.owned_alerts()]
         return web.json({"alerts": sorted(states, key=lambda s: (s["status"] != "firing", s["key"]["rule"]))})
+
+    def national(request: Any, answer: Callable[[Query, datetime], dict[str, Any]]) -> Any:
+        try:
+            query = parse_query(dict(request.query))
+        except ValueError as exc:
+            return None, {"error": str(exc)}
+        at = query.at or stage.national_now()
+        if at is None:
+            return None, {"error": "no figures yet: nothing to judge (give at=YYYY-MM-DD)"}
+        return answer(query, at), None
+
+    @app.page("/forecast")
+    async def forecast_page(web: Any, request: Any) -> Any:
+        """Every plan's forecast at the query's day (default: now), from the national view."""
+        margin = settings.thresholds.shortfall_margin
+        body, error = national(
+            request, lambda q, at: forecasts(stage.plans.values(), stage.national.view, q, at, margin)
+        )
+        return web.json(error, status=400) if error else web.json(body)
+
+    @app.page("/ranking")
+    async def ranking_page(web: Any, request: Any) -> Any:
+        """The provinces ranked per indicator, year and basis at the query's day (default: now)."""
+        body, error = national(request, lambda q, at: ranking_json(stage.plans.values(), stage.national.view, q, at))
+        return web.json(error, status=400) if error else web.json(body)
 
     add_http_endpoints(app, registry, joined=lambda: worker.joined, ready=ready)
     return app

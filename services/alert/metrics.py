@@ -8,10 +8,20 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shared.alerting import BEHIND_PLAN, FEED_STALE, IMPLAUSIBLE, NO_REPORT, AlertState, ProgressResult
+from shared.alerting import (
+    BEHIND_PLAN,
+    FEED_STALE,
+    FORECAST_SHORTFALL,
+    IMPLAUSIBLE,
+    NO_REPORT,
+    AlertState,
+    ProgressResult,
+)
+from shared.forecast import Forecast
 from shared.metrics import WorkerMetrics
 
-RULES = (BEHIND_PLAN, FEED_STALE, NO_REPORT, IMPLAUSIBLE)
+RULES = (BEHIND_PLAN, FEED_STALE, NO_REPORT, IMPLAUSIBLE, FORECAST_SHORTFALL)
+BOUNDS = ("point", "low", "high")
 
 
 class AlertMetrics:
@@ -52,6 +62,25 @@ class AlertMetrics:
             ["province", "indicator", "plan_basis"],
             registry=registry,
         )
+        self.projected = Gauge(
+            "tiendo_alert_projected_year_end_ratio",
+            "Projected year-end figure / the plan's year-end value (1 = on plan), from the latest reading; bound: "
+            "point, low or high end of the range.",
+            ["province", "indicator", "plan_basis", "bound"],
+            registry=registry,
+        )
+        self.rank = Gauge(
+            "tiendo_alert_progress_rank",
+            "Rank of the province by progress (percent of the yearly target at its reading's date), 1 = best.",
+            ["province", "indicator", "plan_basis"],
+            registry=registry,
+        )
+        self.on_time = Gauge(
+            "tiendo_alert_on_time_report_ratio",
+            "Share of the plan year's expected reports that arrived by their deadline (holidays allowed for).",
+            ["province", "indicator"],
+            registry=registry,
+        )
         self.totals = Counter(
             "tiendo_alert_totals_total",
             "Totals read: applied to the figures, unused (a view nothing judges), misrouted (a copy in a partition "
@@ -83,8 +112,21 @@ class AlertMetrics:
         self.actual_fraction.labels(*labels).set(float(result.actual_fraction))
         self.expected_fraction.labels(*labels).set(float(result.expected_fraction))
 
+    def observe_forecast(self, province: str, indicator: str, basis: str, fc: Forecast) -> None:
+        """A plan's projected year-end ratio gauges (point, low, high)."""
+        expected = fc.year_end.expected
+        if expected <= 0:
+            return
+        for bound, value in zip(BOUNDS, (fc.point, fc.low, fc.high), strict=True):
+            self.projected.labels(province, indicator, basis, bound).set(float(value / expected))
+
     def forget_progress(self, province: str, indicator: str, basis: str) -> None:
         """Drop a plan's gauges (its partition moved to another replica, which shows them now)."""
-        for gauge in (self.ratio, self.actual_fraction, self.expected_fraction):
+        for gauge in (self.ratio, self.actual_fraction, self.expected_fraction, self.rank):
             with contextlib.suppress(KeyError):
                 gauge.remove(province, indicator, basis)
+        for bound in BOUNDS:
+            with contextlib.suppress(KeyError):
+                self.projected.remove(province, indicator, basis, bound)
+        with contextlib.suppress(KeyError):
+            self.on_time.remove(province, indicator)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 
 import orjson
-from aiokafka import TopicPartition
 
+from services.alert.national import follow_topic
 from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.evaluation import plan_series_key
@@ -74,21 +74,8 @@ class PlansFollower:
 
     async def follow(self) -> AsyncIterator[tuple[bytes, bytes | None]]:
         """Every record after those :meth:`load` read, forever (the plans topic's partitions as they were then)."""
-        consumer = kafkaclients.consumer(self.settings, "tiendo-alert-plans")
-        consumer.subscribe([self.topic])
-        await consumer.start()
-        try:
-            tps = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())]
-            consumer.unsubscribe()
-            consumer.assign(tps)
-            for tp in tps:
-                consumer.seek(tp, self._next.get(tp.partition, 0))
-            while True:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    for record in records:
-                        yield record.key or b"", record.value
-        finally:
-            await consumer.stop()
+        async for record in follow_topic(self.settings, self.topic, self._next, "tiendo-alert-plans"):
+            yield record.key or b"", record.value
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         """Put a plan record (a tombstone removes the plan); a record that is not a plan is skipped."""

@@ -22,15 +22,29 @@ class ThresholdSettings(BaseModel):
     implausible_factor: Decimal = Field(
         Decimal(200), gt=1, description="Reading/expected beyond this (or its inverse) is a misread figure."
     )
+    shortfall_margin: Decimal = Field(
+        Decimal("0.10"),
+        ge=0,
+        lt=1,
+        description="TiendoForecastShortfall: the year-end projection below plan by more than this share of the "
+        "target (resolves at resolve_margin less).",
+    )
 
     def to_thresholds(self) -> Thresholds:
         return Thresholds(
-            self.warning, self.critical, self.resolve_margin, self.min_elapsed_days, self.implausible_factor
+            self.warning,
+            self.critical,
+            self.resolve_margin,
+            self.min_elapsed_days,
+            self.implausible_factor,
+            self.shortfall_margin,
         )
 
 
 class AlertSettings(WorkerSettings):
-    web_port: int = Field(6068, ge=1, le=65535, description="HTTP port for /metrics, /health and /alerts.")
+    web_port: int = Field(
+        6068, ge=1, le=65535, description="HTTP port for /metrics, /health, /alerts, /forecast and /ranking."
+    )
     alertmanager_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Alertmanager base URLs, comma-separated; alerts go to POST /api/v2/alerts.",

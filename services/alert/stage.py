@@ -27,15 +27,18 @@ from aiokafka.structs import ConsumerRecord
 
 from services.alert.delivery import Delivery
 from services.alert.metrics import AlertMetrics
+from services.alert.national import NationalFollower
 from services.alert.plans import PlansFollower
 from services.alert.settings import AlertSettings
 from shared.alerting import (
     BEHIND_PLAN,
     FEED_STALE,
+    FORECAST_SHORTFALL,
     IMPLAUSIBLE,
     NO_REPORT,
     AlertKey,
     AlertState,
+    Rule,
     Transition,
     mark_sent,
     needs_resend,
@@ -44,9 +47,11 @@ from shared.alerting import (
 from shared.contracts import View, figures_key
 from shared.evaluation import Evaluator, SeriesFigures, freshest, plan_alert_key, plan_series_key, province_of
 from shared.faustapp import Outputs
+from shared.forecast import Forecast, forecast
 from shared.jsoncodec import dumps_kept
 from shared.kafkaclients import send_all
 from shared.logs import get_logger
+from shared.national import previous_shape, rank_note, rankings, timeliness
 from shared.plans import Plan
 from shared.provinces import MERGER_DATE, registry
 from shared.reading import iter_to_end
@@ -55,7 +60,7 @@ from shared.updates import series_partition
 log = get_logger("tiendo.alert")
 
 FIGURES, ALERT = b"f|", b"a|"
-PLAN_RULES = ((BEHIND_PLAN, "behind_plan"), (IMPLAUSIBLE, "implausible"), (NO_REPORT, "no_report"))
+PLAN_RULES = ((IMPLAUSIBLE, "implausible"), (NO_REPORT, "no_report"))
 
 
 @cache
@@ -130,6 +135,7 @@ class AlertStage:
         self.lock = asyncio.Lock()  # the batch worker's: one change at a time, none during a rebalance
         self.parts: dict[int, Partition] = {}
         self.plans = PlansFollower(settings, topics.plans)
+        self.national = NationalFollower(settings, topics.totals, event_clock=settings.clock == "event")
         self.superseded: dict[tuple[int, str], dict[str, Any]] = {}  # old severities to resolve with the next round
         self.wake = asyncio.Event()  # delivery: something to send
         self.wake_plans = asyncio.Event()  # the plans are loaded: follow them
@@ -144,6 +150,8 @@ class AlertStage:
         loaded = await self.plans.load()
         self.wake_plans.set()
         log.info("plans_loaded", plans=loaded)
+        series = await self.national.load()
+        log.info("national_view_loaded", series=series)
 
     async def on_assigned(self, partitions: set[int]) -> None:
         """Read the partitions' changelog to its end, then judge their plans at once (a gained alert that is due is
@@ -317,6 +325,13 @@ class AlertStage:
             return datetime.now(UTC)
         return max((self.clock, *(f.last_as_of for f in seen)), key=lambda t: t or datetime.min.replace(tzinfo=UTC))
 
+    def national_now(self) -> datetime | None:
+        """Default day of /forecast and /ranking: the wall clock, or the latest reading the national view holds
+        (the same on every replica, whatever partitions it owns)."""
+        if self.settings.clock == "wall":
+            return datetime.now(UTC)
+        return self.national.view.latest_as_of
+
     def _advance(self, seen: Iterable[SeriesFigures]) -> None:
         if self.settings.clock == "event":
             self.clock = self.now(seen)
@@ -338,24 +353,65 @@ class AlertStage:
 
     def _judge_plan(self, plan: Plan, p: int, at: datetime, changes: Changes) -> None:
         found = self._figures(p, plan_series_key(plan), changes)
-        for rule, name in PLAN_RULES:
+        rank, fc = self._national(plan, found)
+
+        def judge(rule: Rule, run: Any) -> None:
             try:
-                judge = getattr(self.evaluator, name)
-                transition = judge(plan, found, self._alert(p, plan_alert_key(rule, plan).id, changes), at)
+                transition = run(self._alert(p, plan_alert_key(rule, plan).id, changes))
             except Exception:  # one plan's bad data must not stop the others
                 log.exception("evaluation_failed", plan=plan.key, rule=rule)
-                continue
+                return
             self._record(p, transition, at, changes)
+
+        judge(BEHIND_PLAN, lambda state: self.evaluator.behind_plan(plan, found, state, at, rank=rank))
+        for rule, name in PLAN_RULES:
+            judge(rule, lambda state, name=name: getattr(self.evaluator, name)(plan, found, state, at))
+        behind = self._alert(p, plan_alert_key(BEHIND_PLAN, plan).id, changes)
+        paged = behind is not None and behind.status == "firing"
+        judge(
+            FORECAST_SHORTFALL,
+            lambda state: self.evaluator.forecast_shortfall(plan, fc, state, at, behind=paged, rank=rank),
+        )
         # From the judgement itself, not the alert's annotations: those of an alert that never fired are empty,
         # and those of a resolved one stay as they were when it resolved.
-        result = self.evaluator.progress(plan, found) if self.evaluator.in_force(plan, at) else None
+        if not self.evaluator.in_force(plan, at):
+            return
+        result = self.evaluator.progress(plan, found)
         if result is not None:
             self.metrics.observe_progress(plan.province_code, plan.indicator, plan.basis, result)
+        if fc is not None:
+            self.metrics.observe_forecast(plan.province_code, plan.indicator, plan.basis, fc)
+        if found is not None and found.last_as_of is not None:
+            on_time = timeliness(plan, self.national.view, found.last_as_of)
+            if on_time is not None and on_time.rate is not None:
+                self.metrics.on_time.labels(plan.province_code, plan.indicator).set(float(on_time.rate))
+
+    def _national(self, plan: Plan, found: SeriesFigures | None) -> tuple[str | None, Forecast | None]:
+        """The plan's rank note and forecast at its series' reading date: its readings from the national view up to
+        then, with the owned figures' own quarter readings (the national view may not have caught up yet)."""
+        if found is None or found.last_as_of is None:
+            return None, None
+        at, view = found.last_as_of, self.national.view
+        group = [
+            o for o in self.plans.ordered() if (o.indicator, o.year, o.basis) == (plan.indicator, plan.year, plan.basis)
+        ]
+        ranking = rankings(group, view, at).get((plan.indicator, plan.year, plan.basis))
+        readings = dict(view.readings(plan_series_key(plan), at))
+        for quarter, when in found.as_of_by_quarter.items():
+            readings[when] = found.ytd_by_quarter[quarter]
+        try:
+            fc = forecast(plan, list(readings.items()), previous_shape=previous_shape(plan, view), at=at)
+        except (ValueError, ArithmeticError):
+            log.exception("forecast_failed", plan=plan.key)
+            fc = None
+        if ranking is not None and (row := ranking.row(plan.province_code)) is not None:
+            self.metrics.rank.labels(plan.province_code, plan.indicator, plan.basis).set(row.rank)
+        return rank_note(ranking, plan.province_code), fc
 
     def _retire(self, plan: Plan, at: datetime, changes: Changes) -> None:
         """A plan removed (tombstone): resolve its alerts; the no-report alert too unless another basis remains."""
         p = plan_partition(plan, self.partitions)
-        rules = [BEHIND_PLAN, IMPLAUSIBLE]
+        rules = [BEHIND_PLAN, IMPLAUSIBLE, FORECAST_SHORTFALL]
         others = (o for k, o in self.plans.items() if k != plan.key.encode())
         if not any(plan_series_key(o) == plan_series_key(plan) for o in others):
             rules.append(NO_REPORT)
