@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: Python virtual environment with tiendo installed, the Kafka broker's jars,
-# and (with --monitoring) Debian's Prometheus and Alertmanager. Each step is skipped when already done.
+# and (with --monitoring) Debian's Prometheus, Alertmanager and Chromium (the weekly digest's browser test). Each step
+# is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ if [[ ${1:-} == --monitoring ]]; then
   missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
   command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
+  command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
   if ((${#missing[@]})); then
     sudo=""
     [[ $(id -u) -eq 0 ]] || sudo=sudo
