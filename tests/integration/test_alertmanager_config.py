@@ -1,5 +1,6 @@
 """deploy/alertmanager/alertmanager.yml: valid for amtool, routes by severity, inhibits warnings by criticals of the
-same rule, and a no-report warning by a stale feed.
+same rule, a no-report warning by a stale feed and a forecast shortfall by the same plan's behind-plan alert; holds
+warnings outside office hours and on Vietnamese holidays (Asia/Ho_Chi_Minh) while criticals page.
 
 The routing and inhibition are checked twice: statically with ``amtool config routes test`` and live, with a
 real Alertmanager running the file (receiver URLs pointed at a webhook recorder, timings shortened).
@@ -31,7 +32,7 @@ def test_amtool_check_config_passes() -> None:
     result = amtool("check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
-    assert "2 inhibit rules" in result.stdout and "2 receivers" in result.stdout
+    assert "3 inhibit rules" in result.stdout and "2 receivers" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,7 @@ def test_amtool_check_config_passes() -> None:
         (["alertname=TiendoFeedStale", "severity=warning", "province=24"], "oncall-warning"),
         (["alertname=TiendoNoReport", "severity=warning", "province=24", "plan_year=2025"], "oncall-warning"),
         (["alertname=TiendoImplausibleFigure", "severity=warning", "province=24"], "oncall-warning"),
+        (["alertname=TiendoForecastShortfall", "severity=warning", "province=20"], "oncall-warning"),
         (["alertname=TiendoAlertDeliveryFailing", "severity=critical"], "oncall-critical"),
         (["alertname=Unexpected", "severity=info"], "oncall-warning"),
     ],
@@ -64,18 +66,43 @@ def test_config_shape() -> None:
 
     for key in ("group_wait", "repeat_interval"):
         assert duration(critical[key]) < duration(warning[key]), f"critical pages sooner and more often: {key}"
-    same_rule, stale_mutes_no_report = config["inhibit_rules"]
+    same_rule, stale_mutes_no_report, behind_mutes_shortfall = config["inhibit_rules"]
     assert same_rule["equal"] == ["alertname", "province", "indicator"]
     assert stale_mutes_no_report["equal"] == ["province", "indicator"]
+    assert behind_mutes_shortfall["equal"] == ["province", "indicator", "plan_basis", "plan_year"]
+    # Warnings only in office hours and never on a holiday; criticals at any time.
+    assert (warning["active_time_intervals"], warning["mute_time_intervals"]) == (
+        ["office-hours"],
+        ["vietnam-holidays"],
+    )
+    assert "active_time_intervals" not in critical and "mute_time_intervals" not in critical
+    intervals = {i["name"]: i["time_intervals"] for i in config["time_intervals"]}
+    assert intervals["office-hours"] == [
+        {
+            "weekdays": ["monday:friday"],
+            "times": [{"start_time": "08:00", "end_time": "17:00"}],
+            "location": "Asia/Ho_Chi_Minh",
+        }
+    ]
+    assert {"years": ["2025"], "months": ["january"], "days_of_month": ["29"], "location": "Asia/Ho_Chi_Minh"} in (
+        intervals["vietnam-holidays"]
+    ), "Tết 2025"
     urls = [w["url"] for r in config["receivers"] for w in r["webhook_configs"]]
     assert urls and all(u.startswith(PLACEHOLDER) for u in urls), "receivers are documented 127.0.0.1 placeholders"
 
 
-def _live_config(webhook: str) -> str:
-    """The project's file with its receivers pointed at the recorder (same paths) and 1 s timings."""
+def _live_config(webhook: str, *, office_hours: bool = False) -> str:
+    """The project's file with its receivers pointed at the recorder (same paths) and 1 s timings; warnings are
+    held by the time intervals only with ``office_hours`` (the office then never open: an empty day)."""
     config: dict[str, Any] = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     for route in (config["route"], *config["route"]["routes"]):
         route.update(group_wait="1s", group_interval="1s")
+        if not office_hours:
+            route.pop("active_time_intervals", None)
+            route.pop("mute_time_intervals", None)
+    for interval in config["time_intervals"]:
+        if interval["name"] == "office-hours":
+            interval["time_intervals"] = [{"years": ["2000"]}]  # closed now
     for receiver in config["receivers"]:
         for hook in receiver["webhook_configs"]:
             hook["url"] = hook["url"].replace(PLACEHOLDER, webhook)
@@ -147,3 +174,18 @@ def test_live_routing_and_inhibition(tmp_path: Path) -> None:
         # One notification per rule and province.
         groups = [n["groupLabels"] for n in webhook.notifications("/tiendo/warning")]
         assert {"alertname": "TiendoBehindPlan", "province": "24"} in groups
+
+
+def test_live_warnings_wait_for_office_hours_criticals_page(tmp_path: Path) -> None:
+    with running_alertmanager(tmp_path, _live_config("{webhook}", office_hours=True)) as (manager, webhook):
+        manager.post_alerts(
+            [
+                _alert("warning", "TiendoForecastShortfall", province="20", indicator="public_investment_disbursed"),
+                _alert("critical", province="24", indicator="public_investment_disbursed"),
+            ]
+        )
+        webhook.wait_for(lambda ns: len(ns) >= 1, timeout=20, describe=manager.tail)
+        time.sleep(3)  # a held warning would have gone with the next group interval
+        assert [n["alerts"][0]["labels"]["province"] for n in webhook.notifications("/tiendo/critical")] == ["24"]
+        assert webhook.notifications("/tiendo/warning") == [], "outside office hours: held"
+        assert {a["labels"]["alertname"] for a in manager.alerts()} == {"TiendoForecastShortfall", "TiendoBehindPlan"}
