@@ -413,6 +413,80 @@ def provincial_progress() -> dict:
             ),
         ),
         (
+            12,
+            11,
+            table(
+                "National ranking and year-end projection",
+                "Each province's rank by progress (percent of the yearly target at its reading's date, 1 = best) "
+                "among every province with the same plan (indicator, year, basis), and its projected year-end "
+                "figure / plan with the range (TiendoForecastShortfall fires below 0.9). Ranked on every replica "
+                "from the whole totals topic; GET /ranking and /forecast on the alert worker give the details.",
+                [
+                    target(f"tiendo_alert_progress_rank{{{PLAN_FILTER}}}", ref="A", instant=True, table=True),
+                    target(
+                        f'tiendo_alert_projected_year_end_ratio{{{PLAN_FILTER}, bound="point"}}',
+                        ref="B",
+                        instant=True,
+                        table=True,
+                    ),
+                    target(
+                        f'tiendo_alert_projected_year_end_ratio{{{PLAN_FILTER}, bound="low"}}',
+                        ref="C",
+                        instant=True,
+                        table=True,
+                    ),
+                    target(
+                        f'tiendo_alert_projected_year_end_ratio{{{PLAN_FILTER}, bound="high"}}',
+                        ref="D",
+                        instant=True,
+                        table=True,
+                    ),
+                ],
+                rename={
+                    "Value #A": "rank",
+                    "Value #B": "projected",
+                    "Value #C": "low",
+                    "Value #D": "high",
+                    "plan_basis": "basis",
+                },
+                hide=("Time", "__name__", "job", "instance", "bound"),
+                sort_by="rank",
+                overrides=[
+                    column(
+                        "projected",
+                        ("unit", "percentunit"),
+                        ("thresholds", thresholds(RATIO_STEPS)),
+                        ("custom.cellOptions", {"type": "color-background", "mode": "basic"}),
+                    ),
+                    column("low", ("unit", "percentunit")),
+                    column("high", ("unit", "percentunit")),
+                ],
+            ),
+        ),
+        (
+            12,
+            11,
+            bargauge(
+                "On-time reporting rate",
+                "Share of the plan year's expected reports (weekly: Friday; monthly: the month's last day, one "
+                "working day more per holiday lost) that arrived by their deadline, lowest first.",
+                [
+                    target(
+                        'sort(tiendo_alert_on_time_report_ratio{province=~"$province", indicator=~"$indicator"})',
+                        "{{province}} {{indicator}}",
+                        instant=True,
+                    )
+                ],
+                unit="percentunit",
+                steps=[
+                    {"color": "red", "value": None},
+                    {"color": "orange", "value": 0.6},
+                    {"color": "green", "value": 0.9},
+                ],
+                max_value=1,
+            ),
+        ),
+        (
             24,
             9,
             timeseries(
