@@ -23,13 +23,16 @@ class CompactedMap:
         self.data: dict[bytes, bytes] = {}
 
     async def load(self) -> int:
-        """Create the topic if missing and read it to its end; return the number of live keys."""
+        """Create the topic if missing and read its committed records to its end (the map becomes what they say);
+        return the number of live keys."""
         await ensure_topics(self.settings, (self.spec,))
+        data: dict[bytes, bytes] = {}
         for record in await read_to_end(self.settings, self.topic):
             if record.value is None:
-                self.data.pop(record.key, None)
+                data.pop(record.key, None)
             else:
-                self.data[record.key] = record.value
+                data[record.key] = record.value
+        self.data = data
         return len(self.data)
 
     def get(self, key: bytes) -> bytes | None:

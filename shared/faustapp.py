@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -33,6 +33,12 @@ class WorkerSettings(KafkaSettings):
         10_000, ge=1000, description="Consumer metadata refresh: new feed topics are seen within it."
     )
     session_timeout_s: float = Field(10.0, gt=1, description="Consumer group session timeout (seconds).")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "exactly_once",
+        description="exactly_once: each input partition's batch, its outputs, state writes and input offsets "
+        "commit in one Kafka transaction (a producer per input partition fences a paused predecessor); "
+        "at_least_once: outputs acknowledged, then offsets committed (see docs/design.md).",
+    )
     instance_id: str | None = Field(
         None,
         min_length=1,

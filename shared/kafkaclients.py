@@ -55,7 +55,8 @@ def consumer(
     settings: KafkaSettings, client_id: str, *, group: str | None = None, **overrides: Any
 ) -> AIOKafkaConsumer:
     """A consumer with manual commits, reading from the earliest offset when it has none, fetching up to 4 MiB per
-    partition; subscribe or assign it after making it.
+    partition, reading committed records only (an aborted transaction's records are skipped, an open one's wait for
+    its end); subscribe or assign it after making it.
 
     ``group`` is a project consumer group (the settings' namespace is prepended); None: no group. With a worker's
     settings (:class:`GroupMemberSettings`) it refreshes metadata every ``metadata_max_age_ms`` (new topics of a
@@ -68,6 +69,7 @@ def consumer(
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_partition_fetch_bytes": MAX_PARTITION_FETCH_BYTES,
+        "isolation_level": "read_committed",
     }
     if isinstance(settings, GroupMemberSettings):
         options["metadata_max_age_ms"] = settings.metadata_max_age_ms
@@ -76,6 +78,12 @@ def consumer(
             options["heartbeat_interval_ms"] = int(min(3.0, settings.session_timeout_s / 3) * 1000)
             options["group_instance_id"] = settings.group_instance_id()
     return AIOKafkaConsumer(**settings.client_kwargs(), **{**options, **overrides})
+
+
+def transactional_producer(settings: KafkaSettings, client_id: str, transactional_id: str) -> AIOKafkaProducer:
+    """A :func:`producer` whose writes commit or abort together; starting it fences (and aborts the open transaction
+    of) any earlier producer with the same ``transactional_id``."""
+    return producer(settings, client_id, transactional_id=transactional_id)
 
 
 def admin(settings: KafkaSettings, client_id: str = "tiendo-admin") -> AIOKafkaAdminClient:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 #: Buckets (seconds) for event processing and end-to-end latencies: 1 ms to 2 min.
@@ -45,6 +45,11 @@ class WorkerMetrics:
             f"tiendo_{worker}_processing_latency_seconds",
             "Time from the broker receiving an event to its outputs being acknowledged.",
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.fenced = Counter(
+            f"tiendo_{worker}_fenced_batches",
+            "Batches whose transaction Kafka refused because a newer owner of the input partition took over.",
             registry=registry,
         )
         self.lag = Gauge(

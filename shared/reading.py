@@ -67,6 +67,19 @@ async def iter_to_end(
         await consumer.stop()
 
 
+async def end_offsets(settings: KafkaSettings, topic: str, partitions: Collection[int]) -> dict[int, int]:
+    """The committed end of each of these partitions of ``topic`` (the last stable offset: records of transactions
+    still open or aborted at its end are not before it); partitions the topic lacks are left out."""
+    consumer = kafkaclients.consumer(settings, "tiendo-reader")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = await consumer.end_offsets(tps)
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
+
+
 async def read_to_end(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
     """:func:`iter_to_end` as a list."""
     return [record async for record in iter_to_end(settings, topic)]

@@ -3,10 +3,11 @@ keeps them safe; the states of assigned partitions recovered from the changelog.
 
 Order of writes, each acknowledged before the next: (1) every changed quarter total to ``indicator.totals`` and
 every reading refused as implausible to ``indicator.dlq``,
-(2) every changed series state to its changelog partition, (3) the states and the changelog checkpoint to RocksDB;
-the caller then commits the input offsets. A crash anywhere replays the batch: the states remember the applied
-``(event_id, revision)`` identities, so updates already in a saved state are duplicates and change nothing, and
-totals of updates applied again are published again with the same values.
+(2) every changed series state to its changelog partition; the batch worker then commits the input offsets (exactly
+once: (1), (2) and the offsets in one transaction per partition), and only then (3) are the states and the changelog
+checkpoint written to RocksDB, so RocksDB never holds a state an aborted transaction wrote. A crash anywhere replays
+the batch: the states remember the applied ``(event_id, revision)`` identities, so updates already in a saved state
+are duplicates and change nothing, and totals of updates applied again are published again with the same values.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from services.aggregate.metrics import AggregateMetrics
 from services.aggregate.partitions import recover
 from services.aggregate.store import SeriesStore, encode_state
 from shared.aggregation import BatchResult, QuarterTotal, SeriesState, apply_batch, rollup
+from shared.batchworker import Committed
 from shared.config import KafkaSettings
 from shared.contracts import View, encode_total, series_key, totals_key
 from shared.deadletter import DeadLetter
@@ -116,17 +118,18 @@ class AggregateStage:
     def close(self) -> None:
         self.store.close_all()
 
-    async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
-        """Apply, publish and save one batch; on an error nothing is saved and the cached states are dropped."""
+    async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> Committed | None:
+        """Apply and publish one batch; return its RocksDB write, for once it is committed. On an error nothing is
+        saved and the cached states are dropped."""
         try:
-            await self._process(records, producer)
+            return await self._process(records, producer)
         except BaseException:
             self.store.forget_cached()
             raise
         finally:
             self.store.trim()
 
-    async def _process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
+    async def _process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> Committed:
         messages: list[IndicatorUpdate | Retraction] = []
         partition_of: dict[str, int] = {}  # series key → partition (all of a current province's units share one)
         for record in records:
@@ -146,10 +149,15 @@ class AggregateStage:
             log.warning("update_implausible", event_id=update.event_id, publisher=update.publisher, error=why)
         current = self._current_totals(result, partition_of, states)
         await self._publish_totals(result, current, partition_of, producer)
-        await self._save(result, partition_of, producer)
-        self.metrics.observe_batch(result)
-        self.metrics.observe_current(sorted((t for _, t in current), key=lambda t: (t.year, t.quarter)))
-        self.metrics.keys.set(self.store.keys)
+        save = await self._save(result, partition_of, producer)
+
+        def committed() -> None:
+            save()
+            self.metrics.observe_batch(result)
+            self.metrics.observe_current(sorted((t for _, t in current), key=lambda t: (t.year, t.quarter)))
+            self.metrics.keys.set(self.store.keys)
+
+        return committed
 
     def _current_totals(
         self, result: BatchResult, partition_of: dict[str, int], states: dict[str, SeriesState]
@@ -192,8 +200,9 @@ class AggregateStage:
         )
         self.metrics.totals_published.inc(len(totals))
 
-    async def _save(self, result: BatchResult, partition_of: dict[str, int], producer: AIOKafkaProducer) -> None:
-        """Changed states to the changelog (acknowledged), then to RocksDB with the changelog's next offset."""
+    async def _save(self, result: BatchResult, partition_of: dict[str, int], producer: AIOKafkaProducer) -> Committed:
+        """Changed states to the changelog (acknowledged); return their RocksDB write with the changelog's next
+        offset."""
         by_partition: dict[int, dict[str, tuple[bytes, SeriesState]]] = defaultdict(dict)
         for key, state in result.changed.items():
             by_partition[partition_of[key]][key] = (encode_state(state), state)
@@ -208,5 +217,9 @@ class AggregateStage:
         next_offset: dict[int, int] = {}
         for meta in acked:
             next_offset[meta.partition] = max(next_offset.get(meta.partition, 0), meta.offset + 1)
-        for partition, states in by_partition.items():
-            self.store.save(partition, states, next_offset[partition])
+
+        def save() -> None:
+            for partition, states in by_partition.items():
+                self.store.save(partition, states, next_offset[partition])
+
+        return save

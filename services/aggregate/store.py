@@ -1,9 +1,10 @@
 """Series states of the partitions a worker owns: RocksDB on local disk, recently used states decoded in memory.
 
 One RocksDB folder per partition of ``indicator.updates`` holds the encoded state of every series read from that
-partition, plus the offset of the changelog partition up to which it is complete (``CHECKPOINT``). The changelog
-is written (and acknowledged) before RocksDB, so the local store may lag it, never lead it: recovery replays the
-changelog from the checkpoint, or from the beginning into an empty folder (a new machine, a wiped disk).
+partition, plus the offset of the changelog partition up to which it is complete (``CHECKPOINT``). RocksDB is
+written once the batch that wrote the changelog is committed, so the local store may lag the committed changelog,
+never lead it: recovery replays the changelog from the checkpoint, or from the beginning into an empty folder (a new
+machine, a wiped disk, or a folder whose checkpoint is past the committed changelog's end).
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ class SeriesStore:
         store = PartitionStore(self.folder / f"series-{partition}")
         self.partitions[partition] = store
         return store
+
+    def wipe(self, partition: int) -> PartitionStore:
+        """Empty an open partition's folder (to be rebuilt from the whole changelog) and reopen it."""
+        self.close(partition)
+        Rdict.destroy(str(self.folder / f"series-{partition}"), _options())
+        return self.open(partition)
 
     def close(self, partition: int) -> None:
         """Release a partition (revoked): its folder stays for a later assignment, its cached states go."""

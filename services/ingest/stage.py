@@ -60,7 +60,9 @@ class IngestStage:
         log.info("dedupe_loaded", keys=loaded)
 
     async def on_assigned(self, partitions: set[int]) -> None:
-        """Nothing per partition: the dedupe state covers every feed."""
+        """The dedupe state read again (it covers every feed): what other replicas remembered for the feed
+        partitions this one takes over, and nothing a transaction that did not commit wrote."""
+        self.metrics.dedupe_keys.set(await self.seen.load())
 
     async def on_revoked(self, partitions: set[int]) -> None:
         """Nothing per partition."""

@@ -103,7 +103,9 @@ async def test_aggregate_publishes_totals_then_changelog_then_saves(tmp_path: Pa
     records = await updates_of(
         feed("q1", "2024-03-31", mode="ytd", value="4.000"), feed("h1", "2024-06-30", mode="ytd", value="4,680")
     )
-    await stage.process(records, producer)  # type: ignore[arg-type]
+    committed = await stage.process(records, producer)  # type: ignore[arg-type]
+    assert committed is not None and store.partitions[0].next_offset == 0, "RocksDB waits for the commit"
+    committed()
     topics = [topic for topic, _, _, _ in producer.sent]
     assert topics.index("changelog") > max(i for i, t in enumerate(topics) if t in ("totals", "dlq"))
     [letter] = [orjson.loads(v) for v in producer.to("dlq")]
