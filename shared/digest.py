@@ -531,6 +531,11 @@ def _national(section: Section) -> str:
 _COLOURS: Final = {"above": "#2e7d32", "at": "#757575", "below": "#c62828"}
 
 
+def _short(label: str, limit: int = 28) -> str:
+    """A chart label cut to ``limit`` characters (the tables carry the whole name)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
 def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
@@ -542,7 +547,7 @@ def ranking_chart(section: Section) -> str:
     rows = section.rows
     fig = Figure(figsize=(12, 0.3 * len(rows) + 1.4))
     ax = fig.subplots()
-    labels = [f"{row.rank}. {row.province}" for row in rows]
+    labels = [_short(f"{row.rank}. {row.province}") for row in rows]
     values = [float(row.percent) for row in rows]
     ax.barh(labels, values, color=[_COLOURS.get(row.standing, "#757575") for row in rows])
     ax.invert_yaxis()
@@ -606,7 +611,7 @@ def progress_chart(section: Section, columns: int = 5) -> str:
                 ax.vlines(end, low, high, color=colour, linewidth=2)
                 top = max(top, high)
         top = max(top, float(row.percent))
-        ax.set_title(f"{row.province} {row.percent:.0f} %", fontsize=8)
+        ax.set_title(_short(f"{row.province} {row.percent:.0f} %", 34), fontsize=8)
         ax.tick_params(labelsize=7)
     axes[0][0].set_ylim(0, top * 1.08)
     ticks = [datetime(section.year + (m > 12), (m - 1) % 12 + 1, 1, tzinfo=VN_TZ) for m in (1, 4, 7, 10, 13)]
