@@ -287,9 +287,14 @@ def summary(demo: Demo, console: Console) -> None:
         f"feed events {s.total:,}: accepted {int(s.accepted):,}, duplicates {int(s.duplicate):,}, "
         f"dead-lettered {int(s.rejected):,}; firing alerts {len(s.alerts or [])}"
     )
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        console.print(
+            national_tables(get_json(demo.url("alert", "/ranking")), get_json(demo.url("alert", "/forecast")))
+        )
     where = Table(title="Where to look", title_justify="left", show_header=False)
     where.add_row("totals API", demo.url("aggregate", "/totals?province=Bac%20Giang&year=2024"))
     where.add_row("alerts", demo.url("alert", "/alerts"))
+    where.add_row("ranking, forecasts", f"{demo.url('alert', '/ranking')}, {demo.url('alert', '/forecast')}")
     where.add_row("metrics", ", ".join(demo.url(n, "/metrics") for n in demo.ports))
     if any(p.name == "prometheus" for p in demo.processes):
         where.add_row("Prometheus", "http://127.0.0.1:9090")
@@ -298,3 +303,29 @@ def summary(demo: Demo, console: Console) -> None:
     where.add_row("logs", str(demo.o.home / "logs"))
     where.add_row("dead letters", f"TIENDO_NAMESPACE={demo.o.namespace} tiendo dlq show")
     console.print(where)
+
+
+def national_tables(ranking: dict, forecasts: dict) -> Group:
+    """The alert worker's ranking (GET /ranking) and year-end forecasts (GET /forecast), one row per province and
+    plan: rank, percent of target at its reading, projected year-end share of plan with its range."""
+    projected = {
+        (f["indicator"], f["year"], f["basis"], f["province_code"]): f["year_end"] for f in forecasts["forecasts"]
+    }
+    tables = []
+    for group in ranking["rankings"]:
+        national = group["national_aggregate_percent"]
+        title = f"{group['indicator']} {group['year']} ({group['basis']}): national {national} %"
+        table = Table(title=title, title_justify="left")
+        for name in ("rank", "province", "% of target", "as of", "year-end projection", "on time"):
+            table.add_column(name)
+        for row in group["rows"]:
+            end = projected.get((group["indicator"], group["year"], group["basis"], row["province_code"]))
+            share = "" if end is None or end["ratio_to_target"] is None else (
+                f"{Decimal(end['ratio_to_target']):.0%} ({Decimal(end['ratio_low'] or 0):.0%}-"
+                f"{Decimal(end['ratio_high'] or 0):.0%})"
+            )  # fmt: skip
+            table.add_row(
+                row["position"], row["province"], row["percent"], row["as_of"][:10], share, row["on_time_rate"] or ""
+            )
+        tables.append(table)
+    return Group(*tables)
