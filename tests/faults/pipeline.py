@@ -315,7 +315,9 @@ async def committed_all(
     timeout: float,
     on_timeout: Callable[[], str] = str,
 ) -> None:
-    """Wait until ``group`` has committed the end of every partition of ``topics`` (ends re-read each round)."""
+    """Wait until ``group`` has committed the end of every partition of ``topics`` (ends re-read each round): its
+    committed offset is the end, or only transaction markers lie between them (a transactional commit's offset is
+    that of its commit marker)."""
     admin = kafkaclients.admin(settings)
     consumer = kafkaclients.consumer(settings, "faults-offsets")
     await admin.start()
@@ -331,6 +333,7 @@ async def committed_all(
                 done = {}
             behind = {tp: (done[tp].offset if tp in done else None, ends[tp]) for tp in parts}
             behind = {tp: v for tp, v in behind.items() if ends[tp] > 0 and (v[0] is None or v[0] < ends[tp])}
+            behind = {tp: v for tp, v in behind.items() if v[0] is None or await _records_after(consumer, tp, v[0])}
             if not behind:
                 return
             if time.monotonic() > deadline:
@@ -339,6 +342,19 @@ async def committed_all(
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def _records_after(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:
+    """Whether committed records follow ``offset`` in ``tp`` (markers are no records)."""
+    consumer.assign([tp])
+    consumer.seek(tp, offset)
+    end = (await consumer.end_offsets([tp]))[tp]
+    for _ in range(20):  # a position that does not reach the end in 10 s: counted as behind
+        if await consumer.position(tp) >= end:
+            return False
+        if (await consumer.getmany(tp, timeout_ms=500, max_records=1)).get(tp):
+            return True
+    return True
 
 
 # --- workers --------------------------------------------------------------------------------------------------------
@@ -377,23 +393,24 @@ class Stack:
             **extra,
         }
 
-    def _worker(self, command: str, **env: str) -> Worker:
+    def _worker(self, command: str, replica: str = "", **env: str) -> Worker:
+        """``replica``: a suffix giving a second replica of a worker its own state folder and log."""
         worker = Worker(
             command,
-            self._env(TIENDO_DATA_DIR=str(self.tmp / f"{command}-state"), **env),
-            self.tmp / f"{command}.log",
+            self._env(TIENDO_DATA_DIR=str(self.tmp / f"{command}{replica}-state"), **env),
+            self.tmp / f"{command}{replica}.log",
             free_port(),
         )
         self.workers.append(worker)
         return worker
 
-    def ingest(self, **env: str) -> Worker:
+    def ingest(self, replica: str = "", **env: str) -> Worker:
         return self._worker(
-            "ingest", TIENDO_TOPIC_PATTERN=rf"feed\.{self.unique}-.*", TIENDO_METADATA_MAX_AGE_MS="2000", **env
+            "ingest", replica, TIENDO_TOPIC_PATTERN=rf"feed\.{self.unique}-.*", TIENDO_METADATA_MAX_AGE_MS="2000", **env
         )
 
-    def aggregate(self, **env: str) -> Worker:
-        return self._worker("aggregate", **env)
+    def aggregate(self, replica: str = "", **env: str) -> Worker:
+        return self._worker("aggregate", replica, **env)
 
     def alert(self, **env: str) -> Worker:
         return self._worker("alert", TIENDO_CLOCK="event", TIENDO_EVALUATE_INTERVAL_S="1", **env)
@@ -409,7 +426,7 @@ class Stack:
         return count
 
     def logs(self, chars: int = 3000) -> str:
-        return "\n".join(f"--- {w.command} log ---\n{w.tail(chars)}" for w in self.workers)
+        return "\n".join(f"--- {w.command} {w.log.name} ---\n{w.tail(chars)}" for w in self.workers)
 
     def stop(self) -> None:
         for worker in self.workers:
