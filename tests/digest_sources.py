@@ -141,9 +141,9 @@ def sources() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str
                 "actual": str(f.actual),
                 "pace": f"{f.pace:.2f}",
                 "method": f.method,
-                "next_milestone": _projection(f.next_milestone, p),
+                "next_milestone": _projection(f.next_milestone),
                 "year_end": {
-                    **_projection(end, p),
+                    **_projection(end),
                     "ratio_low": f"{end.low / p.target:.2f}",
                     "ratio_high": f"{end.high / p.target:.2f}",
                 },
@@ -172,13 +172,13 @@ def sources() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str
     return rankings, forecasts, alerts, timeliness
 
 
-def _projection(p: Any, plan: Plan) -> dict[str, Any]:
+def _projection(p: Any) -> dict[str, Any]:
     return {
         "date": p.at.astimezone(VN_TZ).date().isoformat(),
         "point": str(p.point),
         "low": str(p.low),
         "high": str(p.high),
-        "ratio_to_target": f"{p.point / plan.target:.2f}",
+        "ratio_to_target": f"{p.ratio_to_target:.2f}",
     }
 
 

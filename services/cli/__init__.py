@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli import catalogue, feeds, kafka, plans, topics, totals, workers
+from services.cli import catalogue, digest, feeds, forecast, kafka, plans, ranking, topics, totals, whatif, workers
 from services.cli.demo import demo
 from services.cli.options import CliError
 
@@ -35,6 +35,10 @@ app.add_typer(feeds.dlq_app, name="dlq")
 app.command("ingest")(workers.ingest)
 app.command("aggregate")(workers.aggregate)
 app.command("totals")(totals.totals)
+app.command("forecast")(forecast.forecast)
+app.command("ranking")(ranking.ranking)
+app.command("whatif")(whatif.whatif)
+app.command("digest")(digest.digest)
 app.command("alert")(workers.alert)
 app.command("demo")(demo)
 app.command("replay")(feeds.replay)
