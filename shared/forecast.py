@@ -4,19 +4,29 @@ Method (a pace-on-shape projection, as a forecaster reads a cumulative series):
 
 * **Shape.** A shape says which part of the year's amount is usually reached by a day. The plan's own curve is one
   (``Plan.expected_fraction``); the previous year's observed shape (``previous_shape``, a
-  :data:`shared.curves.Curve`, e.g. :func:`shared.curves.history_curve` of last year's readings, re-dated day for
-  day to the plan year) is another.
-* **Point.** From the latest reading A(t), each shape s projects A(t) × s(T) / s(t) to a horizon T (the series keeps
-  the pace it has on that shape). On the plan curve this is the behind-plan ratio × the plan's expected value at T,
-  so a series exactly on its curve projects exactly its target. With a previous shape the point is the weighted
-  mean of the two projections (``history_weight``, 0.5 by default): both are linear in A(t), so a higher latest
-  reading never gives a lower point.
-* **Range.** The envelope of (a) each shape's own projection (how much the shapes disagree) and (b) the projections
-  the series' earlier readings of the last ``window_days`` (91) gave to the same horizon (how much its pace has
-  moved); readings of the first 20 days of the year are too early to count. The point is always inside;
-  ``range_method`` says what widened it.
+  :data:`shared.curves.Curve`: the province's own series of last year through :func:`shared.curves.history_curve`,
+  or the 2025 national shape, re-dated day for day to the plan year) is another.
+* **Pace.** On a shape s, the series' pace is a blend of its *cumulative* pace A(t) / s(t) (everything so far) and
+  its *recent* pace (A(t) − A(t₀)) / (s(t) − s(t₀)) over the last ``recent_days`` (t₀: the last reading at least
+  that old, else 1 January with 0), floored at 0; ``recent_weight`` is the recent pace's share. A province that
+  started on pace and slowed down keeps a high cumulative ratio for months; its recent increments show the
+  slowdown at once. With ``recent_weight`` 0 the pace is the cumulative one, the behind-plan rule's ratio.
+* **Point.** Each shape projects A(t) + pace × (s(T) − s(t)) to a horizon T: what is there plus the shape's
+  remaining part at the series' pace. The point is the mean of the plan curve's and the previous shape's
+  projections, weighted ``history_weight`` (0.5) on the previous shape. Properties: a series exactly on its plan
+  curve projects exactly its target; the point never falls when the latest reading rises or the whole series is
+  lifted or scaled up. A higher *earlier* reading with the same latest one means a slower recent pace and may
+  lower the point: that is the information the recent pace adds (with ``recent_weight`` 0 the point is monotone
+  in every reading).
+* **Range.** The envelope of the point and of (a) each shape's projection on its cumulative pace and on its recent
+  pace alone (how much the shapes and the paces disagree) and (b) the points the series' earlier readings of the
+  last ``window_days`` (91) gave to the same horizon; readings of the first 20 days of the year are too early to
+  count. ``range_method`` says what widened it.
 * **After the plan year** (the reading is at or after the last milestone) the reading is final: point = low =
   high = the reading.
+
+The defaults (``recent_weight`` 0.5, ``recent_days`` 63) were chosen on a tuning set of synthetic series and
+checked on others (``bench/backtest.py --tune``; bench/RESULTS.md).
 
 :func:`shortfall` is the early-warning rule on a forecast: the year-end point below the plan's year-end value by a
 margin (10 points of the target), with hysteresis.
@@ -34,9 +44,22 @@ from shared.curves import Curve, fraction_at
 from shared.plans import Plan
 from shared.vntime import year_bounds
 
-__all__ = ["DEFAULT_HISTORY_WEIGHT", "Forecast", "Projection", "forecast", "project", "shortfall"]
+__all__ = [
+    "DEFAULT_HISTORY_WEIGHT",
+    "DEFAULT_RECENT_DAYS",
+    "DEFAULT_RECENT_WEIGHT",
+    "MIN_ELAPSED_DAYS",
+    "Forecast",
+    "Projection",
+    "forecast",
+    "project",
+    "shortfall",
+]
 
 DEFAULT_HISTORY_WEIGHT: Final = Decimal("0.5")
+#: The recent pace's share of the pace, and how far back it looks (chosen by ``bench/backtest.py --tune``).
+DEFAULT_RECENT_WEIGHT: Final = Decimal("0.5")
+DEFAULT_RECENT_DAYS: Final = 63
 DEFAULT_WINDOW_DAYS: Final = 91
 #: Readings of the first days of the plan year say little about its pace (the behind-plan rule's 20 days).
 MIN_ELAPSED_DAYS: Final = 20
@@ -65,9 +88,10 @@ class Projection:
 class Forecast:
     """A plan series' forecast from its reading of ``as_of`` (``actual``, year to date).
 
-    ``pace`` is actual / the plan's expected value at ``as_of`` (the behind-plan ratio); ``method`` names the
-    shapes behind the point, ``range_method`` what the range is made of. ``at``, ``point``, ``low``, ``high`` and
-    ``ratio_to_target`` are the year-end projection's.
+    ``pace`` is actual / the plan's expected value at ``as_of`` (the behind-plan ratio); ``recent_pace`` the
+    increments of the last ``recent_days`` / the plan curve's over the same days (None when the curve expects
+    nothing more over them); ``method`` names the shapes and paces behind the point, ``range_method`` what the
+    range is made of. ``at``, ``point``, ``low``, ``high`` and ``ratio_to_target`` are the year-end projection's.
     """
 
     as_of: datetime
@@ -77,6 +101,7 @@ class Forecast:
     year_end: Projection
     method: str
     range_method: str
+    recent_pace: Decimal | None = None
 
     @property
     def at(self) -> datetime:
@@ -99,6 +124,15 @@ class Forecast:
         return self.year_end.ratio_to_target
 
 
+@dataclass(frozen=True)
+class _Settings:
+    previous: _Shape | None
+    history_weight: Decimal
+    recent_weight: Decimal
+    recent_days: int
+    window_days: int
+
+
 def _usable(plan: Plan, readings: Sequence[Reading], at: datetime | None) -> list[Reading]:
     """Readings inside the plan year (after 1 January 00:00) up to ``at``, by date; the later of a date wins."""
     start, _ = year_bounds(plan.year)
@@ -113,30 +147,67 @@ def _expected(plan: Plan, at: datetime) -> Decimal:
     return plan.target * plan.expected_fraction(at)
 
 
-def _projection_from(
-    plan: Plan, reading: Reading, horizon: datetime, previous: _Shape | None, weight: Decimal
-) -> tuple[Decimal, list[Decimal]] | None:
-    """The point projected from one reading to ``horizon`` and each shape's own projection; None if the plan
-    curve expects nothing at the reading."""
-    when, value = reading
-    expected_then = _expected(plan, when)
-    if expected_then <= 0:
+def _anchor(plan: Plan, upto: Sequence[Reading], days: int) -> Reading:
+    """The recent pace's starting reading: the last of ``upto[:-1]`` at least ``days`` before the latest, else
+    1 January 00:00 with nothing."""
+    limit = upto[-1][0] - timedelta(days=days)
+    for reading in reversed(upto[:-1]):
+        if reading[0] <= limit:
+            return reading
+    return year_bounds(plan.year)[0], Decimal(0)
+
+
+def _paces(shape: _Shape, upto: Sequence[Reading], anchor: Reading) -> tuple[Decimal, Decimal | None] | None:
+    """The cumulative and recent pace of the series on ``shape`` at its latest reading (None: the shape expects
+    nothing then; recent None: nothing more since the anchor)."""
+    when, value = upto[-1]
+    now = shape(when)
+    if now <= 0:
         return None
-    on_plan = value / expected_then * _expected(plan, horizon)
-    if previous is None or previous(when) <= 0:
-        return on_plan, [on_plan]
-    on_previous = value * previous(horizon) / previous(when)
-    return (1 - weight) * on_plan + weight * on_previous, [on_plan, on_previous]
+    gained = now - shape(anchor[0])
+    recent = max(Decimal(0), (value - anchor[1]) / gained) if gained > 0 else None
+    return value / now, recent
+
+
+def _on_shape(shape: _Shape, value: Decimal, when: datetime, horizon: datetime, pace: Decimal) -> Decimal:
+    """What is there plus the shape's part from ``when`` to ``horizon`` at ``pace`` (exact on pace 1)."""
+    return pace * shape(horizon) + (value - pace * shape(when))
+
+
+def _projections(
+    plan: Plan, upto: Sequence[Reading], horizon: datetime, settings: _Settings
+) -> tuple[Decimal, list[Decimal]] | None:
+    """The point projected from the latest of ``upto`` to ``horizon``, and every shape's projection on its
+    blended, cumulative and recent pace alone; None if the plan curve expects nothing at the reading."""
+    when, value = upto[-1]
+    anchor = _anchor(plan, upto, settings.recent_days)
+    shapes: list[_Shape] = [lambda at: _expected(plan, at)]
+    if settings.previous is not None and settings.previous(when) > 0:
+        shapes.append(settings.previous)
+    points: list[Decimal] = []
+    candidates: list[Decimal] = []
+    for shape in shapes:
+        found = _paces(shape, upto, anchor)
+        if found is None:
+            if not points:
+                return None
+            continue
+        cumulative, recent = found
+        pace = cumulative
+        if recent is not None and settings.recent_weight > 0:
+            pace = (1 - settings.recent_weight) * cumulative + settings.recent_weight * recent
+            candidates.append(_on_shape(shape, value, when, horizon, recent))
+            candidates.append(_on_shape(shape, value, when, horizon, cumulative))
+        points.append(_on_shape(shape, value, when, horizon, pace))
+    if len(points) == 1:
+        point = points[0]
+    else:
+        point = (1 - settings.history_weight) * points[0] + settings.history_weight * points[1]
+    return point, [*points, *candidates]
 
 
 def _project(
-    plan: Plan,
-    usable: list[Reading],
-    horizon: datetime,
-    *,
-    previous: _Shape | None,
-    weight: Decimal,
-    window_days: int,
+    plan: Plan, usable: list[Reading], horizon: datetime, settings: _Settings
 ) -> tuple[Projection, str] | None:
     if not usable:
         return None
@@ -150,26 +221,26 @@ def _project(
 
     if latest[0] >= end:
         return projection(latest[1], latest[1], latest[1]), "none: the plan year is over, the reading is final"
-    found = _projection_from(plan, latest, horizon, previous, weight)
+    found = _projections(plan, usable, horizon, settings)
     if found is None:
         return None
     point, candidates = found
     start, _ = year_bounds(plan.year)
-    window_start = latest[0] - timedelta(days=window_days)
+    window_start = latest[0] - timedelta(days=settings.window_days)
     earlier = 0
-    for reading in usable[:-1]:
+    for i, reading in enumerate(usable[:-1]):
         if reading[0] < window_start or reading[0] - start < timedelta(days=MIN_ELAPSED_DAYS):
             continue
-        again = _projection_from(plan, reading, horizon, previous, weight)
+        again = _projections(plan, usable[: i + 1], horizon, settings)
         if again is not None:
             candidates.append(again[0])
             earlier += 1
     parts = []
     if len(candidates) - earlier > 1:
-        parts.append("the shapes' disagreement (plan curve, previous year)")
+        parts.append("the shapes' and paces' disagreement")
     if earlier:
-        parts.append(f"the pace of {earlier} earlier reading(s) of the last {window_days} days")
-    described = " and ".join(parts) if parts else "none: one shape and no earlier reading to compare"
+        parts.append(f"the points of {earlier} earlier reading(s) of the last {settings.window_days} days")
+    described = " and ".join(parts) if parts else "none: one shape, one pace and no earlier reading to compare"
     return projection(point, min([point, *candidates]), max([point, *candidates])), described
 
 
@@ -177,6 +248,23 @@ def _previous_shape(plan: Plan, previous_shape: Curve | None) -> _Shape | None:
     if not previous_shape:
         return None
     return lambda at: fraction_at(previous_shape, plan.year, at)
+
+
+def _settings(
+    plan: Plan,
+    *,
+    previous_shape: Curve | None,
+    history_weight: Decimal,
+    recent_weight: Decimal,
+    recent_days: int,
+    window_days: int,
+) -> _Settings:
+    for name, weight in (("history_weight", history_weight), ("recent_weight", recent_weight)):
+        if not Decimal(0) <= weight <= 1:
+            raise ValueError(f"{name} must be between 0 and 1, got {weight}")
+    if recent_days < 1 or window_days < 0:
+        raise ValueError(f"recent_days must be positive and window_days not negative, got {recent_days}, {window_days}")
+    return _Settings(_previous_shape(plan, previous_shape), history_weight, recent_weight, recent_days, window_days)
 
 
 def project(
@@ -188,17 +276,20 @@ def project(
     at: datetime | None = None,
     history_weight: Decimal = DEFAULT_HISTORY_WEIGHT,
     window_days: int = DEFAULT_WINDOW_DAYS,
+    recent_weight: Decimal = DEFAULT_RECENT_WEIGHT,
+    recent_days: int = DEFAULT_RECENT_DAYS,
 ) -> Projection | None:
     """The series' projected year-to-date figure at ``horizon`` from its readings up to ``at`` (default: all);
     None without a reading the plan curve expects something at. See the module docstring for the method."""
-    found = _project(
+    settings = _settings(
         plan,
-        _usable(plan, readings, at),
-        horizon,
-        previous=_previous_shape(plan, previous_shape),
-        weight=history_weight,
+        previous_shape=previous_shape,
+        history_weight=history_weight,
+        recent_weight=recent_weight,
+        recent_days=recent_days,
         window_days=window_days,
     )
+    found = _project(plan, _usable(plan, readings, at), horizon, settings)
     return None if found is None else found[0]
 
 
@@ -210,41 +301,56 @@ def forecast(
     at: datetime | None = None,
     history_weight: Decimal = DEFAULT_HISTORY_WEIGHT,
     window_days: int = DEFAULT_WINDOW_DAYS,
+    recent_weight: Decimal = DEFAULT_RECENT_WEIGHT,
+    recent_days: int = DEFAULT_RECENT_DAYS,
 ) -> Forecast | None:
     """The forecast of a plan series (readings: (as_of, year-to-date value in the plan's base unit), any order)
     as of ``at`` (default: its latest reading): projections at the first milestone after ``at`` and at the plan
     year's end (its last milestone). None without a usable reading (none in the plan year up to ``at``, or only
-    where the plan expects nothing yet)."""
-    if not Decimal(0) <= history_weight <= 1:
-        raise ValueError(f"history_weight must be between 0 and 1, got {history_weight}")
+    where the plan expects nothing yet). ValueError for a weight outside [0, 1] or a non-positive ``recent_days``."""
+    settings = _settings(
+        plan,
+        previous_shape=previous_shape,
+        history_weight=history_weight,
+        recent_weight=recent_weight,
+        recent_days=recent_days,
+        window_days=window_days,
+    )
     usable = _usable(plan, readings, at)
     if not usable:
         return None
     now = at or usable[-1][0]
     end = plan.milestones[-1][0]
     following = next((when for when, _ in plan.milestones if when > now), end)
-    shape = _previous_shape(plan, previous_shape)
-    year_end = _project(plan, usable, end, previous=shape, weight=history_weight, window_days=window_days)
-    next_milestone = _project(plan, usable, following, previous=shape, weight=history_weight, window_days=window_days)
+    year_end = _project(plan, usable, end, settings)
+    next_milestone = _project(plan, usable, following, settings)
     if year_end is None or next_milestone is None:
         return None
     as_of, actual = usable[-1]
     expected_now = _expected(plan, as_of)
-    if as_of >= end:
-        method = "final reading"
-    elif shape is not None and shape(as_of) > 0:
-        method = f"pace on the plan curve and the previous year's shape (weight {history_weight})"
-    else:
-        method = "pace on the plan curve"
+    paces = _paces(lambda at: _expected(plan, at), usable, _anchor(plan, usable, recent_days))
+    recent = None if paces is None else paces[1]
     return Forecast(
         as_of=as_of,
         actual=actual,
         pace=actual / expected_now if expected_now > 0 else None,
         next_milestone=next_milestone[0],
         year_end=year_end[0],
-        method=method,
+        method=_method(settings, as_of, end),
         range_method=year_end[1],
+        recent_pace=recent,
     )
+
+
+def _method(settings: _Settings, as_of: datetime, end: datetime) -> str:
+    if as_of >= end:
+        return "final reading"
+    pace = "cumulative pace"
+    if settings.recent_weight > 0:
+        pace = f"cumulative and last-{settings.recent_days}-days pace (recent weight {settings.recent_weight})"
+    if settings.previous is not None and settings.previous(as_of) > 0:
+        return f"{pace} on the plan curve and the previous year's shape (weight {settings.history_weight})"
+    return f"{pace} on the plan curve"
 
 
 def shortfall(

@@ -84,20 +84,61 @@ def test_history_curve_rules() -> None:
 
 def test_national_2025_on_the_plan_curve() -> None:
     plan = make_plan(target=Decimal(100))
-    h1 = forecast(plan, national(), at=end_of(date(2025, 7, 5)))
+    h1 = forecast(plan, national(), at=end_of(date(2025, 7, 5)), recent_weight=Decimal(0))
     assert h1 is not None and h1.as_of == end_of(date(2025, 6, 30))
     assert h1.next_milestone.at == end_of(date(2025, 9, 30))
     assert round(h1.point, 1) == Decimal("91.6")  # 32.06 / 0.35
     assert h1.low < h1.point == h1.high
-    assert h1.method == "pace on the plan curve"
+    assert h1.method == "cumulative pace on the plan curve"
     assert not shortfall(h1, plan)
     assert shortfall(h1, plan, Decimal("0.05"))
+
+
+def test_recent_pace_on_the_national_2025_series() -> None:
+    plan = make_plan(target=Decimal(100))
+    h1 = forecast(plan, national(), at=end_of(date(2025, 7, 5)), recent_weight=Decimal(1), recent_days=61)
+    assert h1 is not None
+    # 30 April (15.56 %) to 30 June (32.06 %): 16.5 points where the curve expects 35 − 21.67 = 13.33
+    april = plan.expected_fraction(end_of(date(2025, 4, 30))) * 100
+    assert h1.recent_pace is not None and abs(h1.recent_pace - Decimal("16.5") / (35 - april)) < Decimal("1e-20")
+    assert h1.point == Decimal("32.06") + h1.recent_pace * 65  # the rest of the curve at the recent pace
+    assert h1.pace is not None and h1.recent_pace > h1.pace
+    assert "last-61-days pace (recent weight 1)" in h1.method
+
+
+def test_a_slowdown_is_named_before_the_behind_plan_ratio_falls() -> None:
+    """On pace to H1, then 70 % of the curve's pace: on 31 July the cumulative ratio is still 0.94 (the behind-plan
+    rule is quiet) but the recent pace is 0.7 and the year-end point 81 %: the shortfall alert fires."""
+    plan = make_plan(target=Decimal(100))
+    series = on_curve(plan, [date(2025, m, 28) for m in range(1, 7)] + [date(2025, 6, 30)])
+    july = end_of(date(2025, 7, 31))
+    series.append((july, 35 + (plan.expected_fraction(july) * 100 - 35) * Decimal("0.7")))
+    made = forecast(plan, series, recent_weight=Decimal(1), recent_days=31)
+    assert made is not None and made.pace is not None and made.recent_pace is not None
+    assert Decimal("0.94") < made.pace < Decimal("0.95")
+    assert abs(made.recent_pace - Decimal("0.7")) < Decimal("1e-20")
+    assert Decimal(80) < made.point < Decimal(81)
+    assert shortfall(made, plan)
+    cumulative = forecast(plan, series, recent_weight=Decimal(0))
+    assert cumulative is not None and not shortfall(cumulative, plan)
+    assert made.low <= made.point <= made.high and made.high >= cumulative.point
+
+
+def test_bad_weights_and_windows() -> None:
+    plan = make_plan()
+    reading = [(end_of(date(2025, 3, 31)), Decimal(10))]
+    with pytest.raises(ValueError, match="recent_weight"):
+        forecast(plan, reading, recent_weight=Decimal("1.5"))
+    with pytest.raises(ValueError, match="history_weight"):
+        forecast(plan, reading, history_weight=Decimal(-1))
+    with pytest.raises(ValueError, match="recent_days"):
+        project(plan, reading, end_of(date(2025, 12, 31)), recent_days=0)
 
 
 def test_previous_shape_blends_and_widens() -> None:
     plan = make_plan(target=Decimal(100))
     shape = named_history_curve("history:2025", 2025)
-    q1 = forecast(plan, national()[:2], previous_shape=shape)
+    q1 = forecast(plan, national()[:2], previous_shape=shape, recent_weight=Decimal(0))
     assert q1 is not None and "previous year's shape" in q1.method
     on_plan = Decimal("9.53") / (Decimal(100) * plan.expected_fraction(end_of(date(2025, 3, 31)))) * 100
     on_shape = Decimal("9.53") / fraction_at(shape, 2025, end_of(date(2025, 3, 31)))
@@ -171,16 +212,56 @@ def test_never_raises_and_range_contains_point(
     shortfall(result, plan)
 
 
+WEIGHTS = st.sampled_from([Decimal(0), Decimal("0.5"), Decimal(1)])
+
+
+def latest_raised(readings: list[tuple[datetime, Decimal]], extra: Decimal) -> list[tuple[datetime, Decimal]]:
+    last = max(at for at, _ in readings)
+    return [(at, v + extra if at == last else v) for at, v in readings]
+
+
+@settings(max_examples=300, deadline=None)
+@given(CURVE_NAMES, READINGS, PREVIOUS, WEIGHTS, VALUES, st.integers(min_value=1, max_value=120))
+def test_monotone_in_the_latest_reading_and_in_the_whole_series(  # noqa: PLR0917 (hypothesis' arguments)
+    curve: str,
+    readings: list[tuple[date, Decimal]],
+    previous: object,
+    weight: Decimal,
+    extra: Decimal,
+    days: int,
+) -> None:
+    """Raising the latest reading, lifting every reading by the same amount or scaling the series up never lowers
+    the point (the pace is a blend of cumulative and recent paces, each monotone in these)."""
+    plan = make_plan(curve)
+    series = [(end_of(d), v) for d, v in readings if end_of(d) > end_of(date(2024, 12, 31))]
+    if not series:
+        return
+    options = {"previous_shape": previous, "recent_weight": weight, "recent_days": days}
+    base = forecast(plan, series, **options)  # type: ignore[arg-type]
+    for changed in (
+        latest_raised(series, extra),
+        [(at, v + extra) for at, v in series],
+        [(at, v * 2) for at, v in series],
+    ):
+        other = forecast(plan, changed, **options)  # type: ignore[arg-type]
+        assert (base is None) == (other is None)
+        if base is not None and other is not None:
+            assert other.point >= base.point
+            assert other.next_milestone.point >= base.next_milestone.point
+
+
 @settings(max_examples=300, deadline=None)
 @given(CURVE_NAMES, READINGS, PREVIOUS, st.lists(VALUES, min_size=12, max_size=12))
-def test_monotone_in_the_actuals(
+def test_cumulative_pace_is_monotone_in_every_reading(
     curve: str, readings: list[tuple[date, Decimal]], previous: object, extra: list[Decimal]
 ) -> None:
+    """With recent_weight 0 a higher reading anywhere never lowers the point. (With a recent pace a higher
+    earlier reading and the same latest one is a slower recent pace: a lower point is the point of it.)"""
     plan = make_plan(curve)
     lower = [(end_of(d), v) for d, v in readings]
     higher = [(at, v + e) for (at, v), e in zip(lower, extra, strict=False)]
-    low = forecast(plan, lower, previous_shape=previous)  # type: ignore[arg-type]
-    high = forecast(plan, higher, previous_shape=previous)  # type: ignore[arg-type]
+    low = forecast(plan, lower, previous_shape=previous, recent_weight=Decimal(0))  # type: ignore[arg-type]
+    high = forecast(plan, higher, previous_shape=previous, recent_weight=Decimal(0))  # type: ignore[arg-type]
     assert (low is None) == (high is None)
     if low is not None and high is not None:
         assert high.point >= low.point
