@@ -312,7 +312,9 @@ def _projections(forecasts: Iterable[Mapping[str, Any]]) -> dict[SeriesKey, Proj
         )
         end = _field(item, "year_end", where)
         at = f"{where}.year_end"
-        ratio = _required(end, "ratio_to_target", at)
+        ratio = _decimal(end, "ratio_to_target", at, optional=True)
+        if ratio is None:  # nothing expected by the year end: no projection to show
+            continue
         out[key] = Projection(
             date=_date(_field(end, "date", at), f"{at}.date"),
             ratio=ratio,
@@ -432,7 +434,18 @@ def build_digest(
             )
         )
     sections.sort(key=lambda s: (s.indicator, -s.year, s.basis))
-    reporting = _gaps(_list(timeliness, "timeliness"), firing)
+    given = _list(timeliness, "timeliness")
+    reporting = _gaps(given, firing)
+    counted = {(str(t.get("province_code")), str(t.get("indicator"))) for t in given}
+    listed = {(g.province_code, g.indicator) for g in reporting}
+    for section in sections:  # without timeliness counts: the ranking's on-time rate
+        for row in section.rows:
+            key = (row.province_code, section.indicator)
+            if row.on_time_rate is not None and row.on_time_rate < 1 and not {key} & (counted | listed):
+                what = f"on time {row.on_time_rate * 100:.0f} % of the reports due in {section.year}"
+                reporting.append(ReportingGap(row.province_code, row.province, section.indicator, what))
+                listed.add(key)
+    reporting.sort(key=lambda g: (g.province_code, g.indicator))
     return Digest(iso_week, iso_week.judged_on, tuple(sections), tuple(firing), tuple(reporting))
 
 

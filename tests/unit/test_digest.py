@@ -117,7 +117,9 @@ def test_sections_rows_and_national_figures(digest: Digest) -> None:
 
 
 def test_late_reports_are_listed() -> None:
-    rankings, forecasts, _, _ = SOURCES
+    rankings, forecasts, _, _ = copy.deepcopy(SOURCES)
+    for row in rankings[0]["rows"]:
+        row["on_time_rate"] = None
     timeliness = [
         {"province_code": "20", "province": "Lạng Sơn", "indicator": "public_investment_disbursed", "expected": 8}
         | {"on_time": 5, "late": 2, "missing": 1, "rate": "0.625"},
@@ -199,3 +201,11 @@ def test_empty_digest_says_so() -> None:
     page = render_html(digest)
     assert "No plan has a reading yet" in page
     assert "every expected report arrived on time" in render_markdown(digest)
+
+
+def test_the_rankings_on_time_rate_names_late_reporters_without_timeliness_counts() -> None:
+    rankings, forecasts, _, _ = copy.deepcopy(SOURCES)
+    for row in rankings[0]["rows"]:
+        row["on_time_rate"] = "0.50" if row["province_code"] == "20" else "1.00"
+    digest = build_digest(WEEK, rankings, forecasts, [])
+    assert [(g.province, g.what) for g in digest.reporting] == [("Lạng Sơn", "on time 50 % of the reports due in 2025")]
