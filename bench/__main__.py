@@ -32,10 +32,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument(
         "--budget",
         type=float,
-        default=20.0,
-        help="Longest a throughput run processes (seconds from its first progress); 0 means no limit.",
+        default=0.0,
+        help="Ingest and aggregate benchmarks: longest a throughput run processes (seconds from its first progress); "
+        "0 (default): every run processes all its input.",
     )
-    run.add_argument("--rate", type=float, help="Paced runs: events/s (default: 5000, or half the worker's median).")
+    run.add_argument(
+        "--rate",
+        type=float,
+        help="Paced runs: events/s (default: 5000, or half the worker's median; pipeline: the latency step, a quarter "
+        "of tiendo's median, at most 2000).",
+    )
     run.add_argument("--paced-seconds", type=float, default=10.0, help="Paced runs: how long to publish.")
     run.add_argument(
         "--profile",
@@ -76,7 +82,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="Partitions (= processes of each worker) of each configuration, comma-separated.",
     )
     pipeline.add_argument(
-        "--pipeline-repeat", type=int, default=1, help="Interleaved runs per implementation of each configuration."
+        "--pipeline-repeat", type=int, default=3, help="Interleaved runs per implementation of each configuration."
+    )
+    pipeline.add_argument(
+        "--pipeline-impls",
+        type=lambda text: tuple(text.split(",")),
+        default=("tiendo", "raw", "faust", "quix"),
+        help="Implementations, comma-separated (tiendo, raw, faust, quix).",
+    )
+    pipeline.add_argument(
+        "--pipeline-timeout",
+        type=float,
+        default=1800.0,
+        help="Longest one run may take (seconds); a run not finished by then is reported as not finished.",
+    )
+    pipeline.add_argument(
+        "--pipeline-step-seconds",
+        type=float,
+        default=30.0,
+        help="Paced runs: seconds per offered rate (0: no paced runs).",
     )
     run.add_argument(
         "--worker-env",
@@ -126,15 +150,19 @@ def run_pipeline(args: argparse.Namespace, workdir: Path, worker_env: dict[str, 
         (workdir / "pipeline").mkdir()
         bench = PipelineBench(
             broker, workdir / "pipeline", sizes=args.pipeline_sizes, partitions=args.pipeline_partitions,
-            repeat=args.pipeline_repeat, budget=result["budget"], worker_env=worker_env,
+            repeat=args.pipeline_repeat, timeout=args.pipeline_timeout, impls=args.pipeline_impls,
+            worker_env=worker_env,
         )  # fmt: skip
-        result["pipeline"] = bench.run(args.rate, args.paced_seconds)
+        result["pipeline"] = bench.run(args.rate, args.pipeline_step_seconds)
 
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Exit with a clear message on bad sizes or a missing optional dependency."""
     if args.events < 1000 or args.repeat < 1:
         raise SystemExit("--events must be at least 1000 and --repeat at least 1")
+    unknown = set(args.pipeline_impls) - {"tiendo", "raw", "faust", "quix"}
+    if unknown or "tiendo" not in args.pipeline_impls:
+        raise SystemExit(f"--pipeline-impls: unknown {sorted(unknown)}, or tiendo missing (ratios are to tiendo)")
     needed = {"pipeline": "quixstreams", "scaling": "matplotlib"}
     missing = [m for only, m in needed.items() if args.only in (None, only) and importlib.util.find_spec(m) is None]
     if missing:

@@ -77,6 +77,7 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "faust_streaming": importlib.metadata.version("faust-streaming"),
+        "quixstreams": _version("quixstreams"),
         "aiokafka": importlib.metadata.version("aiokafka"),
         "kafka": LocalBroker().version(),
         "java": _java_version(),
@@ -94,6 +95,13 @@ def code_version() -> dict[str, Any]:
         "commit": git("rev-parse", "--short", "HEAD"),
         "dirty": bool(git("status", "--porcelain", "services", "shared")),
     }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _java_version() -> str:
@@ -276,17 +284,22 @@ async def read_all(settings: KafkaSettings, topics: Sequence[str]) -> list[Consu
 
 
 async def time_span(settings: KafkaSettings, topics: Sequence[str]) -> tuple[float, float, int] | None:
-    """(earliest, latest) broker append time in seconds over the topics, and their message count: the first
-    and last record of every partition (append times never go back within a partition)."""
+    """(earliest, latest) broker append time in seconds over the topics, and their offset count: the first and
+    last record of every partition (append times never go back within a partition)."""
     async with assigned(settings, topics) as (consumer, tps):
         begin = await consumer.beginning_offsets(tps)
         end = await consumer.end_offsets(tps)
         stamps: list[int] = []
         for tp in tps:
-            for offset in sorted({begin[tp], end[tp] - 1}) if end[tp] > begin[tp] else ():
-                consumer.seek(tp, offset)
-                found = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
-                stamps.extend(r.timestamp for r in found.get(tp, []))
+            if end[tp] <= begin[tp]:
+                continue
+            consumer.seek(tp, begin[tp])
+            found = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
+            stamps.extend(r.timestamp for r in found.get(tp, []))
+            # The last record: the tail's last (a transactional producer's commit markers take the last offsets).
+            consumer.seek(tp, max(begin[tp], end[tp] - 100))
+            found = await consumer.getmany(tp, timeout_ms=10_000, max_records=100)
+            stamps.extend(r.timestamp for r in found.get(tp, [])[-1:])
         count = sum(end[tp] - begin[tp] for tp in tps)
         return (min(stamps) / 1000, max(stamps) / 1000, count) if stamps else None
 

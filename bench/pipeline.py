@@ -1,5 +1,5 @@
 """End-to-end pipeline benchmark: feed topics → ``tiendo ingest`` → ``tiendo aggregate`` → ``indicator.totals``,
-against the same job written three other ways (``bench/peers``: a raw aiokafka loop, plain per-event Faust agents,
+against the same job written three other ways (``bench/peers``: a raw aiokafka loop, Faust agents and tables,
 Quix Streams), on the same broker and data.
 
 For every input size (realistic feed events, ``bench.data.feed_events``, keyed by their indicator so that every
@@ -10,24 +10,26 @@ aggregate workers; a peer: P processes), its namespaced topics pre-created with 
 
 Progress is read the same way for every implementation: the offsets its consumer groups (those of its namespace)
 have committed. Events processed end to end = feed events committed × the share of ``indicator.updates`` the
-aggregating stage has committed (all of it for the one-loop raw pipeline, which has no internal topic). A run
-ends when everything is processed (events/s = events / (last total's append time − the run's first output's
-append time)) or ``budget`` seconds after it first made progress (events/s = the progress between those two
-reads / the time between them). CPU ms per event: CPU time of all its processes from the last read before the
-first stage wrote or committed anything to the end ÷ the events processed end to end, and ÷ the feed events the first
-stage took: the same when everything is processed; when the first stage runs ahead of the second, the cost of an
-event lies between the two. RSS: the sum of their peaks. A process that exits during a run is a result too: the
-run is reported as crashed with the last error line of its log, and the benchmark goes on.
+aggregating stage has committed (all of it for the one-loop raw pipeline, which has no internal topic). Every run
+is complete: it goes on until every feed event is processed end to end (or ``timeout`` seconds: then it is
+reported as not finished, with no rate). Its time runs from its first output's broker append time (its first
+input batch read and processed) to its last total's, so a first stage running ahead of the second cannot distort
+it; events/s = feed events ÷ that time, given only for a run whose final totals equal the oracle's. CPU ms per
+event: CPU time of all its processes from the last read before the first stage wrote or committed anything to the
+end ÷ the feed events. RSS: the sum of their peaks. A process that exits during a run is a result too: the run is
+reported as crashed with the last error line of its log, and the benchmark goes on.
 
 Totals check: a run that processed everything, and every paced run, must end with the totals of an oracle (every
 feed record through ``triage`` and ``apply_batch`` in one go): for every published key the latest total equals
 the oracle's, updated time and source order aside (those depend on the order partitions are interleaved), and
 every quarter with events is published.
 
-Latency (one partition, ``rate`` events/s into processes that are already running, fresh feed topics per
-implementation with the same events): for every feed event accepted after the warm-up, the append time of the
-first unit total of its quarter whose ``updated_at`` (the broker timestamp of the last update applied, which
-ingest takes from the feed record) is at or after the event's own broker timestamp, minus that timestamp.
+Paced runs (one partition, processes already running, fresh feed topics per implementation with the same events):
+steps of offered rates, each held for a while, with the lag (events offered − processed) read every second; the
+sustainable rate is the highest step whose lag stays flat. Latency at the first step, the same rate for all: for
+every feed event accepted in it, the append time of the first unit total of its quarter whose ``updated_at`` (the
+broker timestamp of the last update applied, which ingest takes from the feed record) is at or after the event's
+own broker timestamp, minus that timestamp.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from bench.common import (
@@ -59,7 +62,6 @@ from bench.common import (
     publish,
     publish_paced,
     read_all,
-    throughput,
     time_span,
 )
 from bench.data import feed_events
@@ -73,15 +75,16 @@ from shared.config import KafkaSettings
 from shared.contracts import View, series_key, totals_key
 from shared.normalise import triage
 from shared.topics import DEDUPE, DLQ, TOTALS, UPDATES, TopicSpec, feed_topic
+from shared.updates import IndicatorUpdate, Retraction, moved_contributions
 from tests.workers import Worker
 
 IMPLS = {
     "tiendo": "`tiendo ingest` + `tiendo aggregate`",
     "raw": "raw aiokafka loop (`bench/peers/raw.py`)",
-    "faust": "per-event Faust agents (`bench/peers/faust_naive.py`)",
+    "faust": "Faust agents and tables (`bench/peers/faust_agents.py`)",
     "quix": "Quix Streams 3.28 (`bench/peers/quix.py`)",
 }
-PEERS = {"raw": "bench.peers.raw", "faust": "bench.peers.faust_naive", "quix": "bench.peers.quix"}
+PEERS = {"raw": "bench.peers.raw", "faust": "bench.peers.faust_agents", "quix": "bench.peers.quix"}
 #: The aggregate worker's series changelog (Faust table ``series``), co-partitioned with ``indicator.updates``.
 SERIES_CHANGELOG = TopicSpec("tiendo-aggregate-series-changelog", UPDATES.partitions, {"cleanup.policy": "compact"})
 STARTUP_S = 240.0
@@ -192,17 +195,33 @@ class Watch:
 
     async def read(self) -> Progress:
         done: Counter[str] = Counter()
+        updates: Counter[TopicPartition] = Counter()
         for group, _ in await self.admin.list_consumer_groups():
             if group.startswith(self.d.ns.namespace):
                 for tp, meta in (await self.admin.list_consumer_group_offsets(group)).items():
                     done[tp.topic] += max(0, meta.offset)
+                    if tp.topic == self.updates:
+                        updates[tp] += max(0, meta.offset)
         fed = sum(done[t] for t in self.d.feeds)
         if not self.d.staged:
             return Progress(fed, fed, fed >= self.expect)
-        produced = sum((await self.consumer.end_offsets(self.tps)).values())
+        end = await self.consumer.end_offsets(self.tps)
+        produced = sum(end.values())
         consumed = min(done[self.updates], produced)
         processed = fed * consumed / produced if produced else 0.0
-        return Progress(fed, processed, fed >= self.expect and consumed == produced, produced)
+        complete = fed >= self.expect and await self._caught_up(updates, end)
+        return Progress(fed, processed if not complete else float(fed), complete, produced)
+
+    async def _caught_up(self, committed: Counter[TopicPartition], end: dict[TopicPartition, int]) -> bool:
+        """Whether no committed record of ``indicator.updates`` lies at or after the aggregating stage's committed
+        offsets (a transactional producer's commit markers take offsets no consumer commits past)."""
+        for tp in self.tps:
+            if committed[tp] >= end[tp]:
+                continue
+            self.consumer.seek(tp, committed[tp])
+            if (await self.consumer.getmany(tp, timeout_ms=2000, max_records=1)).get(tp):
+                return False
+        return True
 
     async def until(self, target: int, seconds: float) -> bool:
         """Wait until ``target`` feed events are processed end to end (True) or ``seconds`` have passed (False)."""
@@ -216,36 +235,31 @@ class Watch:
         return True
 
 
-async def drive(deployment: Deployment, expect: int, budget: float) -> dict[str, Any]:
-    """Poll until everything is processed or ``budget`` seconds after the first progress; CPU, RSS, progress."""
+async def drive(deployment: Deployment, expect: int, seconds: float) -> dict[str, Any]:
+    """Poll until everything is processed or ``seconds`` after the start (the run then has not finished);
+    CPU, RSS and the progress reached."""
     started = time.monotonic()
     async with Watch(deployment, expect) as watch:
         idle_cpu = deployment.cpu()  # at the last read before the first stage had written or committed anything
-        first: tuple[float, float] | None = None  # (time, processed) at the first progress end to end
         while True:
             deployment.check()
             p = await watch.read()
             now, cpu = time.time(), deployment.cpu()
             if p.fed == 0 and p.produced == 0:
                 idle_cpu = cpu
-            if first is None and p.processed > 0:
-                first = (now, p.processed)
-            if p.complete or (first is not None and now - first[0] > budget):
+            if p.complete:
                 break
-            if first is None and time.monotonic() - started > STARTUP_S:
-                raise TimeoutError(f"{deployment.impl} made no progress in {STARTUP_S:.0f}s")
+            if time.monotonic() - started > seconds:
+                log.warning("%s: not finished in %.0fs: %s", deployment.impl, seconds, p)
+                break
             await asyncio.sleep(0.5)
-    assert first is not None
-    window, busy_ms = now - first[0], (cpu - idle_cpu) * 1000
+    busy_ms = (cpu - idle_cpu) * 1000
     return {
         "complete": p.complete,
         "processed": round(p.processed),
         "fed": p.fed,
         "stopped_at": now,
-        "window_s": round(window, 3),
-        "steady_per_s": round((p.processed - first[1]) / window, 1) if window > 0 else None,
-        "cpu_ms_per_event": round(busy_ms / p.processed, 3),
-        "cpu_ms_per_fed_event": round(busy_ms / p.fed, 3),
+        "cpu_ms_per_event": round(busy_ms / p.processed, 3) if p.complete else None,
         "peak_rss_mb": deployment.peak_rss_mb(),
     }
 
@@ -255,7 +269,8 @@ async def drive(deployment: Deployment, expect: int, budget: float) -> dict[str,
 
 @dataclass
 class Oracle:
-    """Every feed record through ``triage`` and ``apply_batch`` in one go: the totals any run must end with."""
+    """Every feed record through ``triage`` and ``apply_batch`` in one go (with the retractions ingest sends after
+    a correction that moves an event to another series): the totals any run must end with."""
 
     states: dict[str, SeriesState]
     accepted: list[tuple[bytes, int, str, int]]
@@ -265,8 +280,13 @@ class Oracle:
     def of(cls, records: list[ConsumerRecord]) -> Oracle:
         records = sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
         triaged = triage(raw_events(records), lambda _identity: None)
+        updates = [u for _, u, _ in triaged.accepted]
+        retractions = dict(moved_contributions(updates, lambda _identity: None))
+        messages: list[IndicatorUpdate | Retraction] = []
+        for position, update in enumerate(updates):  # as ingest publishes them: a retraction after its correction
+            messages += [update] if position not in retractions else [update, retractions[position]]
         states: dict[str, SeriesState] = {}
-        apply_batch(states, [u for _, u, _ in triaged.accepted], lambda _key: None)
+        apply_batch(states, messages, lambda _key: None)
         accepted = [
             (totals_key(View.UNIT, u.unit, u.indicator, u.year, u.quarter), records[i].timestamp, u.origin.topic,
              u.origin.offset)
@@ -315,15 +335,16 @@ def _figures(total: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 class PipelineBench:
-    """Every (size, partitions) configuration with ``repeat`` interleaved runs of each implementation, then the
-    paced latency runs, all on one broker."""
+    """Every (size, partitions) configuration with ``repeat`` interleaved complete runs of each implementation,
+    then the paced runs, all on one broker. A run not finished in ``timeout`` seconds is reported as such."""
 
     def __init__(
         self, broker: LocalBroker, workdir: Path, *, sizes: list[int], partitions: list[int], repeat: int,
-        budget: float, worker_env: dict[str, str] | None = None,
+        timeout: float, impls: tuple[str, ...] = tuple(IMPLS), worker_env: dict[str, str] | None = None,
     ) -> None:  # fmt: skip
         self.kafka = KafkaSettings(bootstrap_servers=broker.bootstrap)
-        self.workdir, self.sizes, self.partitions, self.repeat, self.budget = workdir, sizes, partitions, repeat, budget
+        self.workdir, self.sizes, self.partitions, self.repeat = workdir, sizes, partitions, repeat
+        self.timeout, self.impls = timeout, impls
         self.worker_env = worker_env or {}
         self.run_id = uuid.uuid4().hex[:6]
         self.oracles: dict[str, Oracle] = {}
@@ -389,38 +410,44 @@ class PipelineBench:
     # --- one throughput run -------------------------------------------------------------------------------------
 
     def run_one(self, impl: str, size: int, rep: int, feeds: Feeds) -> dict[str, Any]:
+        """One complete run: every feed event processed, the final totals checked against the oracle; timed from
+        the first output's append time (its first input batch read) to the last total's."""
         label = f"{impl[0]}{size // 1000}k{feeds.partitions}p{rep}"
         started = time.time()
         d = self.deploy(impl, label, feeds)
         head = {"impl": impl, "size": size, "partitions": feeds.partitions, "repeat": rep, "namespace": d.ns.namespace}
         try:
-            run = asyncio.run(drive(d, size, self.budget))
+            run = asyncio.run(drive(d, size, self.timeout))
         except ProcessExitedError as exc:  # a result too: reported as such, the benchmark goes on
             log.error(
                 "pipeline %s %d events %dp #%d: a process exited: %s", impl, size, feeds.partitions, rep, exc.reason
             )
-            return {**head, "error": exc.reason, "per_s": None, "cpu_ms_per_event": None, "peak_rss_mb": None}
+            return {**head, "error": exc.reason, "complete": False, "per_s": None, "cpu_ms_per_event": None,
+                    "peak_rss_mb": None}  # fmt: skip
         finally:
             d.stop()
         ns = d.ns
         outputs = asyncio.run(time_span(ns, [ns.topic(t.name) for t in (UPDATES, DLQ, TOTALS)]))
         totals = asyncio.run(time_span(ns, [ns.topic(TOTALS.name)]))
         if outputs is None or totals is None:
-            raise RuntimeError(f"{impl}: no totals in {ns.namespace}")
+            return {**head, **run, "error": "no totals", "per_s": None}
         first, last = outputs[0], totals[1]
-        if run["complete"]:
-            rate = throughput(run["processed"], first, last, 1)
-        else:
-            rate = {"seconds": run["window_s"], "per_s": run["steady_per_s"], "first_output": first,
-                    "end": run["stopped_at"]}  # fmt: skip
+        check = self._oracle(feeds).check(self._totals(ns)) if run["complete"] else None
+        valid = run["complete"] and check is not None and check["match"]
+        seconds = last - first
         return {
             **head,
             "processes": len(d.procs),
-            **rate,
             **run,
+            "seconds": round(seconds, 3),
+            # A rate only for a run that processed everything and ended with the oracle's totals.
+            "per_s": round(size / seconds, 1) if valid and seconds > 0 else None,
+            "first_output": first,
+            "last_total": last,
             "totals": totals[2],
             "first_output_after_start_s": round(first - started, 1),
-            "check": self._oracle(feeds).check(self._totals(ns)) if run["complete"] else None,
+            "launch_to_last_total_s": round(last - started, 1),
+            "check": check,
         }
 
     def preload(self, size: int, partitions: int) -> Feeds:
@@ -436,7 +463,7 @@ class PipelineBench:
     def run_config(self, size: int, partitions: int) -> dict[str, Any]:
         feeds = self.preload(size, partitions)
         runs = []
-        impls = tuple(IMPLS)
+        impls = self.impls
         for rep in range(self.repeat):
             for impl in impls if rep % 2 == 0 else tuple(reversed(impls)):
                 result = self.run_one(impl, size, rep, feeds)
@@ -444,39 +471,57 @@ class PipelineBench:
                 if "error" in result:
                     continue
                 log.info(
-                    "pipeline %s %d events %dp #%d: %s events/s, %s ms CPU/event, %s MB (%d events%s in %.1fs)%s",
+                    "pipeline %s %d events %dp #%d: %s events/s, %s ms CPU/event, %s MB (%d of %d events%s in "
+                    "%.1fs)%s",
                     impl, size, partitions, rep, result["per_s"], result["cpu_ms_per_event"], result["peak_rss_mb"],
-                    result["processed"], "" if result["complete"] else " (budget reached)", result["seconds"],
+                    result["processed"], size, "" if result["complete"] else ": NOT FINISHED", result["seconds"],
                     f"; totals check {result['check']}" if result["check"] else "",
                 )  # fmt: skip
-        return {"size": size, "partitions": partitions, "runs": runs, **summarise(runs)}
+        return {"size": size, "partitions": partitions, "runs": runs, **summarise(runs, impls)}
 
-    # --- paced latency ------------------------------------------------------------------------------------------
+    # --- paced runs ---------------------------------------------------------------------------------------------
 
-    def run_paced(self, impl: str, rate: float, seconds: float, warm: int = 500) -> dict[str, Any]:
-        n = warm + int(rate * seconds)
+    def run_paced(self, impl: str, rates: list[float], seconds: float, warm: int = 500) -> dict[str, Any]:
+        """Steps of offered rates (one partition, processes already running), ``seconds`` each, until a step's lag
+        grows; the latency of every accepted event of the first step; the totals checked after the last."""
+        steps = [int(rate * seconds) for rate in rates]
+        n = warm + sum(steps)
         feeds, messages = Feeds.create(self.kafka, f"b{self.run_id}p{impl[0]}", n, 1, seed=99)
         d = self.deploy(impl, f"p{impl[0]}", feeds)
+        done: list[dict[str, Any]] = []
         try:
             asyncio.run(publish(self.kafka, messages[:warm]))
             if not asyncio.run(self._wait(d, warm, STARTUP_S)):
                 raise TimeoutError(f"{impl}: the warm-up events were not processed in {STARTUP_S:.0f}s:\n{d.tail()}")
-            after = {tp.topic: offset for tp, offset in asyncio.run(end_offsets(self.kafka, feeds.topics)).items()}
-            achieved = asyncio.run(publish_paced(self.kafka, messages[warm:], rate))
-            # An implementation slower than the rate falls behind: its latencies are those of what it processed.
-            complete = asyncio.run(self._wait(d, n, 60 + seconds * 3))
+            offsets = [{tp.topic: o for tp, o in asyncio.run(end_offsets(self.kafka, feeds.topics)).items()}]
+            start = warm
+            for rate, count in zip(rates, steps, strict=True):
+                step = asyncio.run(paced_step(self.kafka, d, messages[start : start + count], rate, start))
+                start += count
+                offsets.append({tp.topic: o for tp, o in asyncio.run(end_offsets(self.kafka, feeds.topics)).items()})
+                log.info("pipeline paced %s at %s/s: lag slope %s/s, max lag %s, flat %s", impl, rate,
+                         step["lag_slope_per_s"], step["max_lag"], step["flat"])  # fmt: skip
+                done.append(step)
+                if not step["flat"]:
+                    break
+            # An implementation slower than a rate falls behind: it has this long to catch up.
+            complete = asyncio.run(self._wait(d, start, 60 + seconds * 3 * len(done)))
         finally:
             d.stop()
         oracle = Oracle.of(asyncio.run(read_all(self.kafka, feeds.topics)))
         totals = self._totals(d.ns)
-        latencies = event_to_total(oracle, totals, after)
+        latencies = event_to_total(oracle, totals, offsets[0], offsets[1])
+        flat = [s["rate"] for s in done if s["flat"]]
         return {
             "impl": impl,
             "namespace": d.ns.namespace,
-            "rate": rate,
-            "achieved_rate": round(achieved, 1),
-            "events": n - warm,
-            "accepted": sum(1 for _, _, topic, offset in oracle.accepted if offset >= after[topic]),
+            "rate": rates[0],
+            "step_seconds": seconds,
+            "steps": done,
+            "sustained_per_s": max(flat, default=None),
+            "achieved_rate": done[0]["achieved_rate"],
+            "events": steps[0],
+            "accepted": sum(1 for _, _, t, o in oracle.accepted if offsets[0][t] <= o < offsets[1][t]),
             "matched": len(latencies),
             "p50_s": percentile(latencies, 50),
             "p99_s": percentile(latencies, 99),
@@ -493,51 +538,107 @@ class PipelineBench:
     # --- the whole benchmark ------------------------------------------------------------------------------------
 
     def run(self, rate: float | None, paced_seconds: float) -> dict[str, Any]:
-        """Every (size, partitions) configuration, then the paced latency runs (``rate`` by default: half tiendo's
-        median in the first configuration)."""
+        """Every (size, partitions) configuration, then the paced runs: first ``rate`` for every implementation
+        (default: a quarter of tiendo's median in the first configuration, at most 2,000/s), where latency is
+        measured, then 50%, 75%, 90% and 100% of the implementation's own median there, while its lag stays flat."""
         configs = [self.run_config(size, partitions) for partitions in self.partitions for size in self.sizes]
-        headline = configs[0]["median_per_s"].get("tiendo")
+        medians = configs[0]["median_per_s"]
         if rate is None:
-            rate = float(min(5000, int((headline or 1000) * 0.5 / 100) * 100 or 100))
+            rate = float(min(2000, int((medians.get("tiendo") or 1000) * 0.25 / 100) * 100 or 100))
         paced = []
-        for impl in IMPLS:
-            result = self.run_paced(impl, rate, paced_seconds)
-            log.info("pipeline paced %s at %s/s: p50 %s s, p99 %s s; totals check %s", impl, rate, result["p50_s"],
-                     result["p99_s"], result["check"])  # fmt: skip
+        for impl in self.impls if paced_seconds > 0 else ():
+            own = medians.get(impl) or 0
+            rates = [rate, *sorted({round(own * f, -2) for f in (0.5, 0.75, 0.9, 1.0)} - {0.0})]
+            result = self.run_paced(impl, [r for i, r in enumerate(rates) if i == 0 or r > rate], paced_seconds)
+            log.info("pipeline paced %s: sustained %s/s; at %s/s p50 %s s, p99 %s s; totals check %s", impl,
+                     result["sustained_per_s"], rate, result["p50_s"], result["p99_s"], result["check"])  # fmt: skip
             paced.append(result)
-        return {"budget_s": self.budget, "repeat": self.repeat, "labels": IMPLS, "configs": configs, "paced": paced}
+        return {"timeout_s": self.timeout, "repeat": self.repeat, "labels": {i: IMPLS[i] for i in self.impls},
+                "configs": configs, "paced": paced}  # fmt: skip
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians per implementation and each one's ratios to tiendo; tiendo's ratios to the raw loop and Quix."""
-    per_s = {i: median(r["per_s"] for r in runs if r["impl"] == i) for i in IMPLS}
-    cpu = {i: median(r["cpu_ms_per_event"] for r in runs if r["impl"] == i) for i in IMPLS}
-    cpu_fed = {i: median(r.get("cpu_ms_per_fed_event") for r in runs if r["impl"] == i) for i in IMPLS}
-    rss = {i: median(r["peak_rss_mb"] for r in runs if r["impl"] == i) for i in IMPLS}
+async def paced_step(kafka: KafkaSettings, d: Deployment, messages: list, rate: float, before: int) -> dict[str, Any]:
+    """Publish ``messages`` at ``rate`` while reading the deployment's progress every second: lag = events offered
+    so far − events processed end to end. Flat: its least-squares slope over the step's last 80% is below 5% of
+    the rate (committed offsets move in steps of the commit interval: the slope, not the last sample, tells)."""
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+
+    async def sample() -> None:
+        async with Watch(d, before + len(messages)) as watch:
+            while True:
+                p = await watch.read()
+                elapsed = time.monotonic() - started
+                offered = min(len(messages), rate * elapsed)
+                samples.append((elapsed, max(0.0, before + offered - p.processed)))
+                await asyncio.sleep(1.0)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        achieved = await publish_paced(kafka, messages, rate)
+    finally:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+    tail = [(t, lag) for t, lag in samples if t >= 0.2 * samples[-1][0]] if samples else []
+    slope = _slope(tail)
+    return {
+        "rate": rate,
+        "achieved_rate": round(achieved, 1),
+        "events": len(messages),
+        "lag": [(round(t, 1), round(lag)) for t, lag in samples],
+        "max_lag": round(max((lag for _, lag in samples), default=0)),
+        "lag_slope_per_s": None if slope is None else round(slope, 1),
+        "flat": slope is not None and slope < 0.05 * rate,
+    }
+
+
+def _slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (x, y) points; None for fewer than three."""
+    if len(points) < 3:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    var = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / var if var else None
+
+
+def summarise(runs: list[dict[str, Any]], impls: tuple[str, ...] = tuple(IMPLS)) -> dict[str, Any]:
+    """Medians over the complete runs (matching the oracle) per implementation, their spread (min, max) and how
+    many runs finished; each one's ratios to tiendo; tiendo's ratios to the raw loop and Quix."""
+    ok = {i: [r for r in runs if r["impl"] == i and r.get("per_s")] for i in impls}
+    per_s = {i: median(r["per_s"] for r in ok[i]) for i in impls}
+    spread = {i: [min(r["per_s"] for r in ok[i]), max(r["per_s"] for r in ok[i])] if ok[i] else None for i in impls}
+    cpu = {i: median(r["cpu_ms_per_event"] for r in ok[i]) for i in impls}
+    rss = {i: median(r["peak_rss_mb"] for r in ok[i]) for i in impls}
+    finished = {i: [len(ok[i]), sum(1 for r in runs if r["impl"] == i)] for i in impls}
 
     def ratio(a: float | None, b: float | None) -> float | None:
         return round(a / b, 3) if a and b else None
 
     return {
         "median_per_s": per_s,
+        "spread_per_s": spread,
+        "finished": finished,
         "median_cpu_ms_per_event": cpu,
-        "median_cpu_ms_per_fed_event": cpu_fed,
         "median_peak_rss_mb": rss,
         "to_tiendo": {
             i: {
-                "per_s": ratio(per_s[i], per_s["tiendo"]),
-                "cpu": ratio(cpu[i], cpu["tiendo"]),
-                "rss": ratio(rss[i], rss["tiendo"]),
+                "per_s": ratio(per_s[i], per_s.get("tiendo")),
+                "cpu": ratio(cpu[i], cpu.get("tiendo")),
+                "rss": ratio(rss[i], rss.get("tiendo")),
             }
-            for i in IMPLS
+            for i in impls
         },
-        "tiendo_to_raw": ratio(per_s["tiendo"], per_s["raw"]),
-        "tiendo_to_quix": ratio(per_s["tiendo"], per_s["quix"]),
+        "tiendo_to_raw": ratio(per_s.get("tiendo"), per_s.get("raw")),
+        "tiendo_to_quix": ratio(per_s.get("tiendo"), per_s.get("quix")),
     }
 
 
-def event_to_total(oracle: Oracle, totals: list[ConsumerRecord], after: dict[str, int]) -> list[float]:
-    """Per accepted event past the warm-up offsets ``after``: the append time of the first unit total of its
+def event_to_total(
+    oracle: Oracle, totals: list[ConsumerRecord], after: dict[str, int], until: dict[str, int]
+) -> list[float]:
+    """Per accepted event from the offsets ``after`` up to ``until``: the append time of the first unit total of its
     quarter that includes it (``updated_at`` at or after the event's broker timestamp) − that timestamp."""
     published: dict[bytes, list[tuple[int, int]]] = defaultdict(list)  # key → [(updated_at ms, appended ms)]
     for r in sorted(totals, key=lambda r: (r.partition, r.offset)):
@@ -547,7 +648,7 @@ def event_to_total(oracle: Oracle, totals: list[ConsumerRecord], after: dict[str
                 published[r.key].append((_ms(updated), r.timestamp))
     out = []
     for key, received, topic, offset in oracle.accepted:
-        if offset < after[topic]:
+        if not after[topic] <= offset < until[topic]:
             continue
         found = next((appended for updated, appended in published.get(key, ()) if updated >= received), None)
         if found is not None:

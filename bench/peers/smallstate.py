@@ -72,6 +72,7 @@ class _Quarter:
         self.updated_at: str | None = data["u"]
         self.sources: list[str] = data["s"]
         self.dirty = False
+        self.cache: dict[str, Any] = {}  # derived figures, until the next change
 
     def save(self) -> None:
         if self.dirty:
@@ -80,9 +81,12 @@ class _Quarter:
 
     @property
     def members(self) -> int:
-        return sum(c for c, _ in self.deltas.values()) + sum(r[0] for r in self.readings.values())
+        if "members" not in self.cache:
+            self.cache["members"] = sum(c for c, _ in self.deltas.values()) + sum(r[0] for r in self.readings.values())
+        return int(self.cache["members"])
 
     def add(self, identity: str, entry: list[Any]) -> None:
+        self.cache.clear()
         _, _, reading, value, as_of, seq = entry
         date = str(as_of)
         if reading:
@@ -100,6 +104,7 @@ class _Quarter:
         self.dirty = True
 
     def remove(self, identity: str, entry: list[Any], entries: _Entries) -> None:
+        self.cache.clear()
         _, _, reading, value, as_of, seq = entry
         date = str(as_of)
         if reading:
@@ -145,11 +150,15 @@ class _Quarter:
 
     def latest(self) -> tuple[int, int, Decimal] | None:
         """(as_of, seq, value) of the last reading: latest as_of, tie → later applied."""
-        if not self.readings:
-            return None
-        date = max(self.readings, key=int)
-        _, seq, value, _, _ = self.readings[date]
-        return int(date), seq, Decimal(value)
+        if "latest" not in self.cache:
+            found = None
+            if self.readings:
+                date = max(self.readings, key=int)
+                _, seq, value, _, _ = self.readings[date]
+                found = int(date), seq, Decimal(value)
+            self.cache["latest"] = found
+        latest: tuple[int, int, Decimal] | None = self.cache["latest"]
+        return latest
 
     def latest_other(self, identity: str, entries: _Entries) -> tuple[int, int, Decimal] | None:
         """The last reading of the quarter other than ``identity``'s."""
@@ -164,10 +173,11 @@ class _Quarter:
         return None
 
     def cumulative(self, before: Decimal) -> Decimal:
+        """C(q) of ``shared.aggregation``'s rule, given ``before`` = C(q-1)."""
         last = self.latest()
-        if last is None:
-            return _EXACT.add(before, self._delta_sum(None))
-        return _EXACT.add(last[2], self._delta_sum(last[0]))
+        if "sum" not in self.cache:
+            self.cache["sum"] = self._delta_sum(None if last is None else last[0])
+        return _EXACT.add(before if last is None else last[2], self.cache["sum"])
 
     def _delta_sum(self, after: int | None) -> Decimal:
         total = _ZERO
@@ -177,8 +187,10 @@ class _Quarter:
         return total
 
     def last_as_of(self) -> int | None:
-        dates = [int(d) for d in (*self.deltas, *self.readings)]
-        return max(dates) if dates else None
+        if "as_of" not in self.cache:
+            self.cache["as_of"] = max((int(d) for d in (*self.deltas, *self.readings)), default=None)
+        last: int | None = self.cache["as_of"]
+        return last
 
 
 class _Entries:
@@ -210,6 +222,7 @@ class SmallSeries:
         self.base_unit = spec.base_unit
         self.entries = _Entries(store, series)
         self.quarters: dict[int, _Quarter] = {}
+        self.figures: list[tuple[Decimal, Decimal]] | None = None  # (value, ytd) of every quarter, until a change
 
     @classmethod
     def load(cls, store: Store, series: str) -> SmallSeries | None:
@@ -267,6 +280,7 @@ class SmallSeries:
         old = self.entries.get(identity)
         if old is None or old[1] == 0 or old[0] >= retraction.revision:
             return Outcome.DUPLICATE
+        self.figures = None
         data = self.quarter(old[1])
         data.remove(identity, old, self.entries)
         data.touch(retraction.received_at, None)
@@ -308,6 +322,7 @@ class SmallSeries:
         reading = update.mode == "ytd" or not self.summable
         entry = [update.revision, update.quarter, int(reading), str(update.value), _micros(update.as_of), 0]
         entry[5] = self._next_seq()
+        self.figures = None
         if old is not None and old[1] != 0:
             moved_from = self.quarter(old[1])
             moved_from.remove(identity, old, self.entries)
@@ -333,25 +348,28 @@ class SmallSeries:
             changed.update(q for q in self._data_quarters() if q > first)
         return changed
 
-    def _figures(self, upto: int) -> list[tuple[Decimal, Decimal]]:
+    def _figures(self) -> list[tuple[Decimal, Decimal]]:
+        if self.figures is not None:
+            return self.figures
         out: list[tuple[Decimal, Decimal]] = []
         if self.summable:
             cumulative = _ZERO
-            for q in range(1, upto + 1):
+            for q in _QUARTERS:
                 now = self.quarter(q).cumulative(cumulative)
                 out.append((_EXACT.subtract(now, cumulative), now))
                 cumulative = now
         else:
             latest = _ZERO
-            for q in range(1, upto + 1):
+            for q in _QUARTERS:
                 last = self.quarter(q).latest()
                 if last is not None:
                     latest = last[2]
                 out.append((latest, latest))
+        self.figures = out
         return out
 
     def quarter_total(self, quarter: int) -> QuarterTotal:
-        value, ytd = self._figures(quarter)[quarter - 1]
+        value, ytd = self._figures()[quarter - 1]
         data = self.quarter(quarter)
         last_as_of = data.last_as_of()
         return QuarterTotal(
