@@ -305,19 +305,17 @@ def summary(demo: Demo, console: Console) -> None:
     console.print(where)
 
 
-def national_tables(ranking: dict, forecasts: dict) -> Group:
-    """The alert worker's ranking (GET /ranking) and year-end forecasts (GET /forecast), one row per province and
-    plan: rank, percent of target at its reading, projected year-end share of plan with its range."""
+def national_tables(ranking: dict, forecasts: dict) -> Table:
+    """The alert worker's ranking (GET /ranking) and year-end forecasts (GET /forecast): per plan group and
+    province its rank, percent of target at its reading, projected year-end share of plan with its range."""
     projected = {
         (f["indicator"], f["year"], f["basis"], f["province_code"]): f["year_end"] for f in forecasts["forecasts"]
     }
-    tables = []
+    table = Table(title=f"Ranking and year-end forecasts ({ranking['at']})", title_justify="left")
+    for name in ("plan", "national", "rank", "province", "% of target", "as of", "year-end projection", "on time"):
+        table.add_column(name)
     for group in ranking["rankings"]:
-        national = group["national_aggregate_percent"]
-        title = f"{group['indicator']} {group['year']} ({group['basis']}): national {national} %"
-        table = Table(title=title, title_justify="left")
-        for name in ("rank", "province", "% of target", "as of", "year-end projection", "on time"):
-            table.add_column(name)
+        plan = f"{group['indicator']} {group['year']} {group['basis']}"
         for row in group["rows"]:
             end = projected.get((group["indicator"], group["year"], group["basis"], row["province_code"]))
             share = "" if end is None or end["ratio_to_target"] is None else (
@@ -325,7 +323,7 @@ def national_tables(ranking: dict, forecasts: dict) -> Group:
                 f"{Decimal(end['ratio_high'] or 0):.0%})"
             )  # fmt: skip
             table.add_row(
-                row["position"], row["province"], row["percent"], row["as_of"][:10], share, row["on_time_rate"] or ""
-            )
-        tables.append(table)
-    return Group(*tables)
+                plan, f"{group['national_aggregate_percent']} %", row["position"], row["province"], row["percent"],
+                row["as_of"][:10], share, row["on_time_rate"] or "",
+            )  # fmt: skip
+    return table

@@ -82,3 +82,4 @@ def test_demo_replays_a_year_and_ends_with_the_expected_totals_and_alerts(
     assert ("31", "site_clearance_area", "critical") in firing  # Hải Phòng's site clearance
     assert not any(p == "24" for p, _, _ in firing), "Bắc Giang is ahead of its plans"
     assert "Lạng Sơn" in proc.stdout and "Firing alerts" in proc.stdout
+    assert "Ranking and year-end forecasts" in proc.stdout, "the alert worker's /ranking and /forecast in the summary"
