@@ -482,7 +482,11 @@ def _move(change: int | None) -> str:
 
 
 def _projected(p: Projection | None) -> str:
-    return "–" if p is None else f"{p.ratio * 100:.0f} % ({p.low * 100:.0f}–{p.high * 100:.0f})"
+    """``78 % (72–84)``; without the range when it is a point (a final reading, one shape and no history)."""
+    if p is None:
+        return "–"
+    low, high = f"{p.low * 100:.0f}", f"{p.high * 100:.0f}"
+    return f"{p.ratio * 100:.0f} %" + ("" if low == high else f" ({low}–{high})")
 
 
 def _rule(rule: str) -> str:
@@ -494,8 +498,8 @@ def _shortfall_line(row: ProgressRow, section: Section) -> str:
     p = row.projection
     assert p is not None  # noqa: S101 - only rows with a projection are shortfalls
     return (
-        f"{row.province}: on current pace {p.ratio * 100:.0f} % ({p.low * 100:.0f}–{p.high * 100:.0f}) of its "
-        f"{section.year} {section.basis} plan by {_day(p.date)} ({format_amount(p.point, p.unit)})"
+        f"{row.province}: on current pace {_projected(p)} of its {section.year} {section.basis} plan by "
+        f"{_day(p.date)} ({format_amount(p.point, p.unit)})"
     )
 
 
