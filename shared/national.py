@@ -11,6 +11,7 @@ reading's date (docs/figures.md): a province that last reported on 31 August is 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -61,14 +62,30 @@ class SeriesHistory:
     year: int
     values: dict[datetime, Decimal] = field(default_factory=dict)
     arrivals: dict[datetime, date] = field(default_factory=dict)
+    _sorted: list[Reading] | None = None
+
+    def put(self, as_of: datetime, ytd: Decimal, arrived: date) -> None:
+        self.values[as_of] = ytd
+        self.arrivals.setdefault(as_of, arrived)
+        self._sorted = None
+
+    def _ordered(self) -> list[Reading]:
+        if self._sorted is None:
+            self._sorted = sorted(self.values.items())
+        return self._sorted
 
     def readings(self, at: datetime | None = None) -> list[Reading]:
         """The readings dated at or before ``at`` (all by default), oldest first."""
-        return sorted((when, v) for when, v in self.values.items() if at is None or when <= at)
+        ordered = self._ordered()
+        return list(ordered if at is None else ordered[: self._count(at)])
 
     def latest(self, at: datetime | None = None) -> Reading | None:
-        found = self.readings(at)
-        return found[-1] if found else None
+        ordered = self._ordered()
+        n = len(ordered) if at is None else self._count(at)
+        return ordered[n - 1] if n else None
+
+    def _count(self, at: datetime) -> int:
+        return bisect_right(self._ordered(), at, key=lambda reading: reading[0])
 
     def report_days(self, until: date | None = None) -> list[date]:
         """The days readings arrived on (one per reading date), up to ``until``."""
@@ -81,6 +98,7 @@ class NationalView:
     def __init__(self) -> None:
         self._series: dict[str, SeriesHistory] = {}
         self.latest_as_of: datetime | None = None
+        self.version = 0  # counts the changes: what was worked out from an older version is out of date
 
     def apply(self, total: Mapping[str, Any], arrived: date) -> bool:
         """Fold one quarter total in, first seen on day ``arrived``; whether a reading changed. A total without a
@@ -98,8 +116,8 @@ class NationalView:
             series = self._series[key] = SeriesHistory(view, unit, total["province_code"], indicator, year)
         if series.values.get(as_of) == ytd:
             return False
-        series.values[as_of] = ytd
-        series.arrivals.setdefault(as_of, arrived)
+        series.put(as_of, ytd, arrived)
+        self.version += 1
         if self.latest_as_of is None or as_of > self.latest_as_of:
             self.latest_as_of = as_of
         return True

@@ -58,6 +58,7 @@ class PlansFollower:
         self._ordered: list[Plan] | None = None
         self._next: dict[int, int] = {}  # partition → next offset to read after load
         self.loaded = False
+        self.version = 0  # counts the changes
 
     async def load(self) -> int:
         """Read the topic to its end (created if missing); return the number of plans in force."""
@@ -88,6 +89,7 @@ class PlansFollower:
                 return
         self._ordered = None
         self._by_series = {}
+        self.version += 1
 
     def get(self, key: bytes) -> Plan | None:
         return self._plans.get(key)

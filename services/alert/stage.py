@@ -54,6 +54,7 @@ from shared.logs import get_logger
 from shared.national import previous_shape, rank_note, rankings, timeliness
 from shared.plans import Plan
 from shared.provinces import MERGER_DATE, registry
+from shared.ranking import Ranking
 from shared.reading import iter_to_end
 from shared.updates import series_partition
 
@@ -142,6 +143,9 @@ class AlertStage:
         self.clock: datetime | None = None  # event clock: latest as_of of the figures owned (never goes back)
         self._firing: Counter[tuple[str, str | None]] = Counter()
         self.valid_for = timedelta(seconds=max(300.0, 5 * settings.resend_interval_s))
+        # Rankings and previous-year shapes worked out from the national view and the plans, for their versions.
+        self._worked: dict[Any, Any] = {}
+        self._worked_for = (-1, -1)
 
     # --- Stage ------------------------------------------------------------------------------------------------
 
@@ -392,15 +396,20 @@ class AlertStage:
         if found is None or found.last_as_of is None:
             return None, None
         at, view = found.last_as_of, self.national.view
-        group = [
-            o for o in self.plans.ordered() if (o.indicator, o.year, o.basis) == (plan.indicator, plan.year, plan.basis)
-        ]
-        ranking = rankings(group, view, at).get((plan.indicator, plan.year, plan.basis))
+        if self._worked_for != (view.version, self.plans.version):
+            self._worked, self._worked_for = {}, (view.version, self.plans.version)
+        group = (plan.indicator, plan.year, plan.basis)
+        if (group, at) not in self._worked:
+            same = [o for o in self.plans.ordered() if (o.indicator, o.year, o.basis) == group]
+            self._worked[(group, at)] = rankings(same, view, at).get(group)
+        ranking: Ranking | None = self._worked[(group, at)]
+        if plan.key not in self._worked:
+            self._worked[plan.key] = previous_shape(plan, view)
         readings = dict(view.readings(plan_series_key(plan), at))
         for quarter, when in found.as_of_by_quarter.items():
             readings[when] = found.ytd_by_quarter[quarter]
         try:
-            fc = forecast(plan, list(readings.items()), previous_shape=previous_shape(plan, view), at=at)
+            fc = forecast(plan, list(readings.items()), previous_shape=self._worked[plan.key], at=at)
         except (ValueError, ArithmeticError):
             log.exception("forecast_failed", plan=plan.key)
             fc = None
