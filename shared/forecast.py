@@ -13,7 +13,7 @@ Method (a pace-on-shape projection, as a forecaster reads a cumulative series):
   slowdown at once. With ``recent_weight`` 0 the pace is the cumulative one, the behind-plan rule's ratio.
 * **Point.** Each shape projects A(t) + pace × (s(T) − s(t)) to a horizon T: what is there plus the shape's
   remaining part at the series' pace. The point is the mean of the plan curve's and the previous shape's
-  projections, weighted ``history_weight`` (0.5) on the previous shape. Properties: a series exactly on its plan
+  projections, weighted ``history_weight`` on the previous shape. Properties: a series exactly on its plan
   curve projects exactly its target; the point never falls when the latest reading rises or the whole series is
   lifted or scaled up. A higher *earlier* reading with the same latest one means a slower recent pace and may
   lower the point: that is the information the recent pace adds (with ``recent_weight`` 0 the point is monotone
@@ -25,11 +25,14 @@ Method (a pace-on-shape projection, as a forecaster reads a cumulative series):
 * **After the plan year** (the reading is at or after the last milestone) the reading is final: point = low =
   high = the reading.
 
-The defaults (``recent_weight`` 0.5, ``recent_days`` 63) were chosen on a tuning set of synthetic series and
-checked on others (``bench/backtest.py --tune``; bench/RESULTS.md).
+The defaults were chosen on a tuning set of synthetic series by a criterion fixed beforehand and checked on held-out
+series (``bench/backtest.py --tune``; bench/RESULTS.md): ``recent_weight`` 1 (the point runs on the recent pace; the
+cumulative pace stays in the range), ``recent_days`` 63, ``history_weight`` 1 (where the province's previous year
+exists its shape carries the point; the plan curve's projection stays in the range), the shortfall judged from
+day 91.
 
 :func:`shortfall` is the early-warning rule on a forecast: the year-end point below the plan's year-end value by a
-margin (10 points of the target), with hysteresis.
+margin (10 points of the target), with hysteresis, from day :data:`SHORTFALL_FROM_DAY` of the plan year.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ __all__ = [
     "DEFAULT_RECENT_DAYS",
     "DEFAULT_RECENT_WEIGHT",
     "MIN_ELAPSED_DAYS",
+    "SHORTFALL_FROM_DAY",
     "Forecast",
     "Projection",
     "forecast",
@@ -56,10 +60,12 @@ __all__ = [
     "shortfall",
 ]
 
-DEFAULT_HISTORY_WEIGHT: Final = Decimal("0.5")
-#: The recent pace's share of the pace, and how far back it looks (chosen by ``bench/backtest.py --tune``).
-DEFAULT_RECENT_WEIGHT: Final = Decimal("0.5")
+#: The previous shape's share of the point, the recent pace's share of the pace and how far back it looks, and the
+#: day of the year the shortfall rule judges from: chosen by ``bench/backtest.py --tune`` (bench/RESULTS.md).
+DEFAULT_HISTORY_WEIGHT: Final = Decimal(1)
+DEFAULT_RECENT_WEIGHT: Final = Decimal(1)
 DEFAULT_RECENT_DAYS: Final = 63
+SHORTFALL_FROM_DAY: Final = 91
 DEFAULT_WINDOW_DAYS: Final = 91
 #: Readings of the first days of the plan year say little about its pace (the behind-plan rule's 20 days).
 MIN_ELAPSED_DAYS: Final = 20
@@ -360,12 +366,13 @@ def shortfall(
     *,
     firing: bool = False,
     resolve_margin: Decimal = Decimal("0.05"),
-    min_elapsed_days: int = MIN_ELAPSED_DAYS,
+    min_elapsed_days: int = SHORTFALL_FROM_DAY,
 ) -> bool:
     """Whether the shortfall alert is (still) on: the year-end point below the plan's year-end value by more than
     ``margin`` (a fraction of it: 0.10 = 10 points of the target). Once firing it clears only at ``margin -
     resolve_margin`` below (hysteresis, like the behind-plan rule's 0.95). Without a forecast, on a reading of the
-    first ``min_elapsed_days`` of the year, or when nothing is expected at the year end, the state is held."""
+    first ``min_elapsed_days`` of the year (91: a quarter's pace, before which a projection is mostly noise), or
+    when nothing is expected at the year end, the state is held."""
     if forecast is None or forecast.ratio_to_target is None:
         return firing
     if forecast.as_of - year_bounds(plan.year)[0] < timedelta(days=min_elapsed_days):

@@ -138,7 +138,7 @@ def test_bad_weights_and_windows() -> None:
 def test_previous_shape_blends_and_widens() -> None:
     plan = make_plan(target=Decimal(100))
     shape = named_history_curve("history:2025", 2025)
-    q1 = forecast(plan, national()[:2], previous_shape=shape, recent_weight=Decimal(0))
+    q1 = forecast(plan, national()[:2], previous_shape=shape, recent_weight=Decimal(0), history_weight=Decimal("0.5"))
     assert q1 is not None and "previous year's shape" in q1.method
     on_plan = Decimal("9.53") / (Decimal(100) * plan.expected_fraction(end_of(date(2025, 3, 31)))) * 100
     on_shape = Decimal("9.53") / fraction_at(shape, 2025, end_of(date(2025, 3, 31)))
@@ -149,14 +149,20 @@ def test_previous_shape_blends_and_widens() -> None:
 
 def test_shortfall_hysteresis_and_early_days() -> None:
     plan = make_plan(target=Decimal(100))
-    start = end_of(date(2025, 3, 31))
-    at_87 = forecast(plan, [(start, Decimal("13.05"))])  # 87 % projected
-    at_93 = forecast(plan, [(start, Decimal("13.95"))])  # 93 %
+    start = end_of(date(2025, 4, 30))
+    expected = plan.expected_fraction(start) * 100
+    at_87 = forecast(plan, [(start, expected * Decimal("0.87"))])  # 87 % projected
+    at_93 = forecast(plan, [(start, expected * Decimal("0.93"))])  # 93 %
     assert shortfall(at_87, plan)
     assert not shortfall(at_93, plan)
     assert shortfall(at_93, plan, firing=True)  # clears only at 95 %
+    # judged from day 91 (SHORTFALL_FROM_DAY) unless told otherwise: before it the state is held
+    march = forecast(plan, [(end_of(date(2025, 3, 31)), Decimal("13.05"))])
+    assert not shortfall(march, plan) and shortfall(march, plan, firing=True)
+    assert shortfall(march, plan, min_elapsed_days=20)
     early = forecast(plan, [(end_of(date(2025, 1, 5)), Decimal(0))])
-    assert early is not None and not shortfall(early, plan) and shortfall(early, plan, firing=True)
+    assert early is not None and not shortfall(early, plan, min_elapsed_days=20)
+    assert shortfall(early, plan, firing=True, min_elapsed_days=20)
     assert shortfall(None, plan, firing=True) and not shortfall(None, plan)
 
 
