@@ -162,7 +162,10 @@ class BatchWorker(ConsumerRebalanceListener):
                 if retry:
                     await asyncio.sleep(RETRY_S)
                 positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
-                self.metrics.record_lag(consumer.highwater, positions)
+                # Only partitions still owned: in a rebalance the consumer's assignment is the old one until the new
+                # one is set, and a sample left for a revoked partition would stay (its new owner reports it).
+                owned = self._assignment if self._assigned is not None else set()
+                self.metrics.record_lag(consumer.highwater, {tp: p for tp, p in positions.items() if tp in owned})
         finally:
             self._consuming = False
             await consumer.stop()
