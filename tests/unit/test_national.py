@@ -258,3 +258,27 @@ def test_no_report_for_2025_waits_out_tet() -> None:
     assert evaluator.no_report(plan_2025, None, None, datetime(2025, 2, 11, 12, tzinfo=VN_TZ)) is None
     fired = evaluator.no_report(plan_2025, None, None, datetime(2025, 2, 13, 12, tzinfo=VN_TZ))
     assert fired is not None and fired.state.severity == "warning"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5000)), min_size=1, max_size=30),
+    st.integers(0, 45),
+)
+def test_latest_at_a_day_is_the_last_applied_value_of_the_latest_date_up_to_it(
+    applied: list[tuple[int, int]], cut: int
+) -> None:
+    view, start = NationalView(), date(2024, 3, 1)
+    for offset, value in applied:  # any order, corrections (the same date again) included
+        as_of = start + timedelta(days=offset)
+        view.apply(total("20", str(value), as_of.isoformat()), as_of)
+    expected: dict[date, int] = {}
+    for offset, value in applied:
+        expected[start + timedelta(days=offset)] = value
+    upto = [d for d in expected if d <= start + timedelta(days=cut)]
+    found = view.latest(key("20"), parse_as_of((start + timedelta(days=cut)).isoformat()))
+    if not upto:
+        assert found is None
+    else:
+        assert found == (parse_as_of(max(upto).isoformat()), expected[max(upto)] * BN)
+    assert [when for when, _ in view.readings(key("20"))] == sorted(parse_as_of(d.isoformat()) for d in expected)
