@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -212,8 +213,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "load_end": load_average(),
         "verdict": verdict(sampler.series),
         "series": sampler.series,
-        "workdir": str(workdir),
+        "workdir": str(workdir) if args.keep else None,
     }
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
     stem = RESULTS / f"{started:%Y-%m-%d}-{args.name}"
     stem.with_suffix(".json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     plot(
@@ -255,6 +258,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rate", type=float, default=2000.0, help="Feed events per second.")
     parser.add_argument("--interval", type=float, default=5.0, help="Seconds between samples.")
     parser.add_argument("--name", default="soak", help="Results: bench/results/<date>-<name>.json and .png.")
+    parser.add_argument("--keep", action="store_true", help="Keep the work folder (worker logs).")
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.rate <= 0 or args.interval <= 0:
         raise SystemExit("--minutes, --rate and --interval must be positive")
