@@ -15,12 +15,14 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 
+import orjson
 import pytest
 
 from shared.config import KafkaSettings
-from shared.topics import UPDATES, TopicSpec
+from shared.topics import ALERTS, UPDATES, TopicSpec
 from tests.faults.pipeline import (
     AGGREGATED,
     INGESTED,
@@ -34,6 +36,21 @@ from tests.faults.pipeline import (
     publish,
     settled_totals,
     totals,
+)
+from tests.integration.kafka_io import read_until
+from tests.integration.test_alert import load_plans, publish_totals
+from tests.integration.test_alert_replicas import (
+    BASELINE,
+    CYCLES,
+    PLANS_YAML,
+    PROVINCES,
+    Replicas,
+    _poll,
+    behind_plan,
+    owned,
+    replicas,  # noqa: F401 - the fixture
+    reports,
+    wait_statuses,
 )
 from tests.workers import Worker
 
@@ -140,3 +157,68 @@ async def test_paused_ingest_and_aggregate_replicas_are_fenced_and_change_nothin
         )
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def namespace(unique: str) -> str:
+    return f"t{unique}."
+
+
+async def test_a_paused_alert_replica_is_fenced_and_pages_nothing_stale(replicas: Replicas) -> None:  # noqa: F811
+    """Replica A pauses itself holding the first breaches of its provinces; B takes its partitions, pages every
+    breach and resolves every recovery; woken, A's stale breach batch is refused. Two cycles: the webhook gets
+    exactly firing, resolved, firing, resolved per province and the alerts topic exactly one record per change."""
+    r = replicas
+    pause = r.tmp / "pause-alert"
+    plan_file = r.tmp / "plans.yaml"
+    plan_file.write_text(PLANS_YAML, encoding="utf-8")
+    await load_plans(r.env, plan_file)
+    a = r.worker("a", TIENDO_TEST_PAUSE_AFTER_FETCH=str(pause)).start()
+    b = r.worker("b").start()
+    await asyncio.gather(asyncio.to_thread(a.wait_ready), asyncio.to_thread(b.wait_ready))
+    started = time.monotonic()
+    await publish_totals(r.ns, *reports(*BASELINE))
+
+    async def split() -> bool:
+        mine, theirs = await owned(a), await owned(b)
+        return bool(mine and theirs and not mine & theirs and mine | theirs == {0, 1, 2, 3})
+
+    await asyncio.wait_for(_poll(split), 60)
+    applied = {"outcome": "applied"}
+    await asyncio.wait_for(_poll(lambda: asyncio.to_thread(a.metric, "tiendo_alert_totals_total", applied)), 30)
+    pause.touch()
+    breach, recovery = CYCLES[0]
+    await publish_totals(r.ns, *reports(*breach))
+    await until(lambda: stopped(a), "alert A paused", Stack("", "", r.tmp))
+    await wait_statuses(r, ["firing"], timeout=90)  # B, after A's session timeout
+    await publish_totals(r.ns, *reports(*recovery))
+    await wait_statuses(r, ["firing", "resolved"], timeout=60)
+    assert a.proc is not None
+    os.kill(a.proc.pid, signal.SIGCONT)
+    await asyncio.wait_for(_poll(lambda: asyncio.to_thread(fenced, a, "tiendo_alert_fenced_batches_total")), 60)
+    await asyncio.to_thread(a.wait_ready)
+    await asyncio.wait_for(_poll(split), 60)
+    breach, recovery = CYCLES[1]
+    await publish_totals(r.ns, *reports(*breach))
+    await wait_statuses(r, ["firing", "resolved", "firing"], timeout=60)
+    await publish_totals(r.ns, *reports(*recovery))
+    await wait_statuses(r, ["firing", "resolved", "firing", "resolved"], timeout=60)
+    await asyncio.sleep(4)  # two more re-send rounds: nothing more may be notified
+    final = behind_plan(r.webhook.notifications())
+    assert final == {code: ["firing", "resolved", "firing", "resolved"] for code in PROVINCES}, "a stale page"
+    records = await read_until(
+        r.ns, r.ns.topic(ALERTS.name), lambda rs: len(rs) >= 4 * len(PROVINCES), on_timeout=r.describe
+    )
+    events = Counter(
+        (h["alert"]["key"]["province_uid"], h["event"])
+        for h in (orjson.loads(rec.value) for rec in records)
+        if h["alert"]["key"]["rule"] == "TiendoBehindPlan"
+    )
+    assert events == {(code, e): 2 for code in PROVINCES for e in ("fired", "resolved")}, events
+    zombie = a.metric("tiendo_alert_fenced_batches_total")
+    assert b.metric("tiendo_alert_fenced_batches_total") == 0
+    print(
+        f"\nalert zombie: {zombie:.0f} batches fenced; {2 * len(PROVINCES)} breaches paged, {2 * len(PROVINCES)} "
+        f"recoveries resolved, webhook per province {final['01']}, {sum(events.values())} history records "
+        f"(one per change); {time.monotonic() - started:.0f} s"
+    )
