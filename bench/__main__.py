@@ -72,7 +72,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     pipeline.add_argument(
         "--pipeline-sizes",
         type=lambda text: [int(n) for n in text.split(",")],
-        default=[200_000, 1_000_000],
+        default=[1_000_000],
         help="Feed events of each configuration, comma-separated.",
     )
     pipeline.add_argument(

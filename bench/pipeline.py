@@ -549,7 +549,12 @@ class PipelineBench:
         for impl in self.impls if paced_seconds > 0 else ():
             own = medians.get(impl) or 0
             rates = [rate, *sorted({round(own * f, -2) for f in (0.5, 0.75, 0.9, 1.0)} - {0.0})]
-            result = self.run_paced(impl, [r for i, r in enumerate(rates) if i == 0 or r > rate], paced_seconds)
+            try:
+                result = self.run_paced(impl, [r for i, r in enumerate(rates) if i == 0 or r > rate], paced_seconds)
+            except ProcessExitedError as exc:  # reported as such, the benchmark goes on
+                log.error("pipeline paced %s: a process exited: %s", impl, exc.reason)
+                paced.append({"impl": impl, "error": exc.reason, "rate": rate, "step_seconds": paced_seconds})
+                continue
             log.info("pipeline paced %s: sustained %s/s; at %s/s p50 %s s, p99 %s s; totals check %s", impl,
                      result["sustained_per_s"], rate, result["p50_s"], result["p99_s"], result["check"])  # fmt: skip
             paced.append(result)
@@ -567,6 +572,7 @@ async def paced_step(kafka: KafkaSettings, d: Deployment, messages: list, rate: 
     async def sample() -> None:
         async with Watch(d, before + len(messages)) as watch:
             while True:
+                d.check()
                 p = await watch.read()
                 elapsed = time.monotonic() - started
                 offered = min(len(messages), rate * elapsed)

@@ -344,6 +344,9 @@ def _pipeline(r: dict[str, Any]) -> list[str]:
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for p in r["paced"]:
+        if "error" in p:
+            lines.append(f"| {labels[p['impl']]} | crashed: `{p['error']}` | – | – | – | – | – |")
+            continue
         steps = "; ".join(
             f"{s['rate']:,.0f} → {_n(s['lag_slope_per_s'])} ({s['max_lag']:,}){'' if s['flat'] else ' **grows**'}"
             for s in p["steps"]
