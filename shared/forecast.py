@@ -14,10 +14,10 @@ Method (a pace-on-shape projection, as a forecaster reads a cumulative series):
 * **Point.** Each shape projects A(t) + pace × (s(T) − s(t)) to a horizon T: what is there plus the shape's
   remaining part at the series' pace. The point is the mean of the plan curve's and the previous shape's
   projections, weighted ``history_weight`` on the previous shape. Properties: a series exactly on its plan
-  curve projects exactly its target; the point never falls when the latest reading rises or the whole series is
-  lifted or scaled up. A higher *earlier* reading with the same latest one means a slower recent pace and may
-  lower the point: that is the information the recent pace adds (with ``recent_weight`` 0 the point is monotone
-  in every reading).
+  curve projects exactly its target (with a previous shape, the target is inside the range); the point never
+  falls when the latest reading rises or the whole series is lifted or scaled up. A higher *earlier* reading with
+  the same latest one means a slower recent pace and may lower the point: that is the information the recent
+  pace adds (with ``recent_weight`` 0 the point is monotone in every reading).
 * **Range.** The envelope of the point and of (a) each shape's projection on its cumulative pace and on its recent
   pace alone (how much the shapes and the paces disagree) and (b) the points the series' earlier readings of the
   last ``window_days`` (91) gave to the same horizon; readings of the first 20 days of the year are too early to
