@@ -62,11 +62,13 @@ class SeriesHistory:
     year: int
     values: dict[datetime, Decimal] = field(default_factory=dict)
     arrivals: dict[datetime, date] = field(default_factory=dict)
+    version: int = 0  # counts the changes
     _sorted: list[Reading] | None = None
 
     def put(self, as_of: datetime, ytd: Decimal, arrived: date) -> None:
         self.values[as_of] = ytd
         self.arrivals.setdefault(as_of, arrived)
+        self.version += 1
         self._sorted = None
 
     def _ordered(self) -> list[Reading]:
@@ -132,6 +134,11 @@ class NationalView:
     def latest(self, key: str, at: datetime | None = None) -> Reading | None:
         series = self._series.get(key)
         return None if series is None else series.latest(at)
+
+    def series_version(self, key: str) -> int:
+        """The changes of one series so far (0 if never seen): what was worked out from it stays valid until then."""
+        series = self._series.get(key)
+        return 0 if series is None else series.version
 
     def __len__(self) -> int:
         return len(self._series)

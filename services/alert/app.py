@@ -3,8 +3,8 @@
 The batch skeleton (``shared.batchworker``) runs :class:`~services.alert.stage.AlertStage` on ``indicator.totals``,
 partitioned by province: replicas share the partitions, and each alert belongs to the replica owning its series'
 partition (state in memory per partition, mirrored to ``tiendo-alert-state``). Every replica follows every plan.
-Faust runs the process: the HTTP server (/metrics, /health, /alerts, /forecast, /ranking), the evaluation timer,
-the plans, national-view and delivery tasks. No Faust agent or table: no stream-processing path runs twice.
+Faust runs the process: the HTTP server (/metrics, /health, /alerts, /forecast, /ranking, /digest), the evaluation
+timer, the plans, national-view and delivery tasks. No Faust agent or table: no stream-processing path runs twice.
 Every replica follows the whole totals topic (``services.alert.national``): /forecast and /ranking answer for
 every province, on any replica.
 """
@@ -19,6 +19,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from services.alert.delivery import Delivery
+from services.alert.digest import digest_page
 from services.alert.metrics import AlertMetrics
 from services.alert.settings import AlertSettings
 from services.alert.stage import AlertStage, Topics, deliver_forever
@@ -112,6 +113,11 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
         """The provinces ranked per indicator, year and basis at the query's day (default: now)."""
         body, error = national(request, lambda q, at: ranking_json(stage.plans.values(), stage.national.view, q, at))
         return web.json(error, status=400) if error else web.json(body)
+
+    @app.page("/digest")
+    async def digest(web: Any, request: Any) -> Any:
+        """The weekly digest (``services.alert.digest``): ``?week=YYYY-Www&format=html|md``."""
+        return await digest_page(web, request, stage, settings.thresholds.shortfall_margin)
 
     add_http_endpoints(app, registry, joined=lambda: worker.joined, ready=ready)
     return app

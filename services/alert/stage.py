@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -51,7 +51,7 @@ from shared.forecast import Forecast, forecast
 from shared.jsoncodec import dumps_kept
 from shared.kafkaclients import send_all
 from shared.logs import get_logger
-from shared.national import previous_shape, rank_note, rankings, timeliness
+from shared.national import previous_series_key, previous_shape, rank_note, rankings, timeliness
 from shared.plans import Plan
 from shared.provinces import MERGER_DATE, registry
 from shared.ranking import Ranking
@@ -143,9 +143,9 @@ class AlertStage:
         self.clock: datetime | None = None  # event clock: latest as_of of the figures owned (never goes back)
         self._firing: Counter[tuple[str, str | None]] = Counter()
         self.valid_for = timedelta(seconds=max(300.0, 5 * settings.resend_interval_s))
-        # Rankings and previous-year shapes worked out from the national view and the plans, for their versions.
-        self._worked: dict[Any, Any] = {}
-        self._worked_for = (-1, -1)
+        # Per plan, what was worked out from the national view (forecast, ranking, previous shape, timeliness) and
+        # the versions it was worked out from: a timer round over unchanged series works nothing out again.
+        self._memos: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
 
     # --- Stage ------------------------------------------------------------------------------------------------
 
@@ -353,11 +353,15 @@ class AlertStage:
         for p, key in sorted(series):
             for plan in self.plans.judged_on(key):  # oldest plan year first: in January the new year's gauges stay
                 if plan_partition(plan, self.partitions) == p:
-                    self._judge_plan(plan, p, at, changes)
+                    self._judge_plan(plan, p, at, changes, forecasting=False)
 
-    def _judge_plan(self, plan: Plan, p: int, at: datetime, changes: Changes) -> None:
+    def _judge_plan(self, plan: Plan, p: int, at: datetime, changes: Changes, *, forecasting: bool = True) -> None:
+        """Every plan rule on the plan's series. The forecast (shortfall alert, projection and on-time gauges) only
+        with ``forecasting``: not for each totals batch but in the next timer round (a few ms of CPU per series,
+        worked out once however many totals a round brings; an early warning can wait for a round)."""
         found = self._figures(p, plan_series_key(plan), changes)
-        rank, fc = self._national(plan, found)
+        rank = self._rank(plan, found)
+        fc = self._forecast(plan, found) if forecasting else None
 
         def judge(rule: Rule, run: Any) -> None:
             try:
@@ -370,12 +374,13 @@ class AlertStage:
         judge(BEHIND_PLAN, lambda state: self.evaluator.behind_plan(plan, found, state, at, rank=rank))
         for rule, name in PLAN_RULES:
             judge(rule, lambda state, name=name: getattr(self.evaluator, name)(plan, found, state, at))
-        behind = self._alert(p, plan_alert_key(BEHIND_PLAN, plan).id, changes)
-        paged = behind is not None and behind.status == "firing"
-        judge(
-            FORECAST_SHORTFALL,
-            lambda state: self.evaluator.forecast_shortfall(plan, fc, state, at, behind=paged, rank=rank),
-        )
+        if forecasting:
+            behind = self._alert(p, plan_alert_key(BEHIND_PLAN, plan).id, changes)
+            paged = behind is not None and behind.status == "firing"
+            judge(
+                FORECAST_SHORTFALL,
+                lambda state: self.evaluator.forecast_shortfall(plan, fc, state, at, behind=paged, rank=rank),
+            )
         # From the judgement itself, not the alert's annotations: those of an alert that never fired are empty,
         # and those of a resolved one stay as they were when it resolved.
         if not self.evaluator.in_force(plan, at):
@@ -385,37 +390,60 @@ class AlertStage:
             self.metrics.observe_progress(plan.province_code, plan.indicator, plan.basis, result)
         if fc is not None:
             self.metrics.observe_forecast(plan.province_code, plan.indicator, plan.basis, fc)
-        if found is not None and found.last_as_of is not None:
-            on_time = timeliness(plan, self.national.view, found.last_as_of)
+        if forecasting and found is not None and found.last_as_of is not None:
+            view, reading = self.national.view, found.last_as_of
+            on_time = self._memo(
+                "timeliness", plan, (view.series_version(plan_series_key(plan)), reading),
+                lambda: timeliness(plan, view, reading),
+            )  # fmt: skip
             if on_time is not None and on_time.rate is not None:
                 self.metrics.on_time.labels(plan.province_code, plan.indicator).set(float(on_time.rate))
 
-    def _national(self, plan: Plan, found: SeriesFigures | None) -> tuple[str | None, Forecast | None]:
-        """The plan's rank note and forecast at its series' reading date: its readings from the national view up to
-        then, with the owned figures' own quarter readings (the national view may not have caught up yet)."""
+    def _rank(self, plan: Plan, found: SeriesFigures | None) -> str | None:
+        """The plan's rank note at its series' reading date (the rank gauge too)."""
         if found is None or found.last_as_of is None:
-            return None, None
+            return None
         at, view = found.last_as_of, self.national.view
-        if self._worked_for != (view.version, self.plans.version):
-            self._worked, self._worked_for = {}, (view.version, self.plans.version)
         group = (plan.indicator, plan.year, plan.basis)
-        if (group, at) not in self._worked:
+
+        def ranked() -> Ranking | None:
             same = [o for o in self.plans.ordered() if (o.indicator, o.year, o.basis) == group]
-            self._worked[(group, at)] = rankings(same, view, at).get(group)
-        ranking: Ranking | None = self._worked[(group, at)]
-        if plan.key not in self._worked:
-            self._worked[plan.key] = previous_shape(plan, view)
+            return rankings(same, view, at).get(group)
+
+        ranking: Ranking | None = self._memo("ranking", plan, (view.version, self.plans.version, at), ranked)
+        if ranking is not None and (row := ranking.row(plan.province_code)) is not None:
+            self.metrics.rank.labels(plan.province_code, plan.indicator, plan.basis).set(row.rank)
+        return rank_note(ranking, plan.province_code)
+
+    def _forecast(self, plan: Plan, found: SeriesFigures | None) -> Forecast | None:
+        """The plan's forecast at its series' reading date: its readings from the national view up to then, with the
+        owned figures' own quarter readings (the national view may not have caught up yet)."""
+        if found is None or found.last_as_of is None:
+            return None
+        at, view = found.last_as_of, self.national.view
+        previous = view.series_version(previous_series_key(plan))
+        shape = self._memo("shape", plan, (previous,), lambda: previous_shape(plan, view))
         readings = dict(view.readings(plan_series_key(plan), at))
         for quarter, when in found.as_of_by_quarter.items():
             readings[when] = found.ytd_by_quarter[quarter]
+        key = (previous, self.plans.version, tuple(sorted(readings.items())))
         try:
-            fc = forecast(plan, list(readings.items()), previous_shape=self._worked[plan.key], at=at)
+            fc: Forecast | None = self._memo(
+                "forecast", plan, key, lambda: forecast(plan, list(readings.items()), previous_shape=shape, at=at)
+            )
         except (ValueError, ArithmeticError):
             log.exception("forecast_failed", plan=plan.key)
-            fc = None
-        if ranking is not None and (row := ranking.row(plan.province_code)) is not None:
-            self.metrics.rank.labels(plan.province_code, plan.indicator, plan.basis).set(row.rank)
-        return rank_note(ranking, plan.province_code), fc
+            return None
+        return fc
+
+    def _memo(self, name: str, plan: Plan, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()`` for a plan, again only once ``key`` (what it depends on) changed."""
+        found = self._memos.get((name, plan.key))
+        if found is not None and found[0] == key:
+            return found[1]
+        value = compute()
+        self._memos[(name, plan.key)] = (key, value)
+        return value
 
     def _retire(self, plan: Plan, at: datetime, changes: Changes) -> None:
         """A plan removed (tombstone): resolve its alerts; the no-report alert too unless another basis remains."""

@@ -148,3 +148,9 @@ async def test_shortfall_before_behind_plan_forecast_and_ranking_through_the_wor
     assert worker.metric("tiendo_alert_projected_year_end_ratio", {**labels, "bound": "point"}) > 1
     assert worker.metric("tiendo_alert_progress_rank", {"province": BAC_GIANG}) >= 1
     assert worker.metric("tiendo_alert_on_time_report_ratio", {"province": LANG_SON}) > 0
+
+    # The weekly digest of the week of 30 September (judged on the Thursday before its Friday), from the same view.
+    status, body_md = await asyncio.to_thread(worker.get, "/digest?week=2024-W40&format=md", 60)
+    assert status == 200 and "Lạng Sơn" in body_md.decode()
+    status, error = await get_json(p, "/digest?week=2024-W99")
+    assert status == 400 and "week" in error["error"]
