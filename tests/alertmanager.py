@@ -9,6 +9,13 @@ endsAt}], groupLabels, ...}``). ``group_wait``/``group_interval`` are 1 s so not
 
 ``stop()`` then ``start()`` restarts it on the same port with the same storage (notification log and silences
 survive, as in production). :func:`running_alertmanager` starts both for a test's fixture.
+
+``AlertmanagerCluster`` runs N of them as one HA cluster (gossip on 127.0.0.1, every member given every other as
+``--cluster.peer``, timings from :class:`Gossip`: peers waited for and failures found in about a second instead of
+15 s), all notifying one recorder; each notification's ``externalURL`` names the member that sent it.
+:func:`running_cluster` starts it for a fixture. Alertmanager names a member by a ULID made when it starts, and a
+member's position (its notification delay: position × ``peer_timeout``) is its rank among the names, so members
+started in order have positions 0, 1, 2, and a restarted member comes last.
 """
 
 from __future__ import annotations
@@ -16,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,8 +49,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def recorder_config(webhook_url: str, *, group_by: tuple[str, ...] = ("alertname", "province")) -> str:
-    """Alertmanager config: one webhook receiver, 1 s grouping, 1 h repeat, 5 min resolve timeout."""
+def recorder_config(
+    webhook_url: str,
+    *,
+    group_by: tuple[str, ...] = ("alertname", "province"),
+    group_wait_s: float = 1,
+    group_interval_s: float = 1,
+) -> str:
+    """Alertmanager config: one webhook receiver, 1 s group wait and interval unless given, 1 h repeat, 5 min
+    resolve timeout."""
     labels = ", ".join(group_by)
     return f"""\
 global:
@@ -49,8 +65,8 @@ global:
 route:
   receiver: recorder
   group_by: [{labels}]
-  group_wait: 1s
-  group_interval: 1s
+  group_wait: {round(group_wait_s * 1000)}ms
+  group_interval: {round(group_interval_s * 1000)}ms
   repeat_interval: 1h
 receivers:
   - name: recorder
@@ -123,22 +139,65 @@ class WebhookRecorder:
                 self._changed.wait(min(left, 0.5))
 
 
-class Alertmanager:
-    """One ``prometheus-alertmanager`` process on 127.0.0.1; ``stop()``/``start()`` keep its port and storage."""
+@dataclass(frozen=True)
+class Gossip:
+    """A cluster member's gossip timings (Alertmanager's defaults in brackets), fast for loopback tests."""
 
-    def __init__(self, home: Path, config: str, port: int | None = None) -> None:
+    peer_timeout_s: float = 0.6  # wait per position before notifying what no earlier peer has [15 s]
+    gossip_interval_s: float = 0.05  # nflog and silence broadcasts [200 ms]
+    pushpull_interval_s: float = 2.0  # full state sync with a random peer [1 min]
+    probe_interval_s: float = 0.2  # failure detection [1 s]
+    probe_timeout_s: float = 0.1  # [500 ms]
+    settle_timeout_s: float = 10.0  # longest wait for a stable peer count before the first notification [1 min]
+    reconnect_interval_s: float = 1.0  # rejoining failed peers [10 s]
+
+    def flags(self) -> list[str]:
+        return [
+            f"--cluster.peer-timeout={self.peer_timeout_s}s",
+            f"--cluster.gossip-interval={self.gossip_interval_s}s",
+            f"--cluster.pushpull-interval={self.pushpull_interval_s}s",
+            f"--cluster.probe-interval={self.probe_interval_s}s",
+            f"--cluster.probe-timeout={self.probe_timeout_s}s",
+            f"--cluster.settle-timeout={self.settle_timeout_s}s",
+            f"--cluster.reconnect-interval={self.reconnect_interval_s}s",
+        ]
+
+
+class Alertmanager:
+    """One ``prometheus-alertmanager`` process on 127.0.0.1; ``stop()``/``start()`` keep its port and storage.
+
+    Alone (clustering off) unless given ``cluster_port``: then it gossips there with ``peers`` (host:port).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        config: str,
+        port: int | None = None,
+        *,
+        cluster_port: int | None = None,
+        peers: tuple[str, ...] = (),
+        gossip: Gossip | None = None,
+    ) -> None:
         self.home = home
         self.port = port or _free_port()
+        self.cluster_port = cluster_port
         self.storage = home / "data"
         self.config_file = home / "alertmanager.yml"
         self.storage.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(config, encoding="utf-8")
+        if cluster_port is None:
+            cluster = ["--cluster.listen-address="]  # no clustering: no gossip port, no settle wait
+        else:
+            address = f"127.0.0.1:{cluster_port}"
+            cluster = [f"--cluster.listen-address={address}", f"--cluster.advertise-address={address}"]
+            cluster += [f"--cluster.peer={peer}" for peer in peers] + (gossip or Gossip()).flags()
         argv = [
             str(ALERTMANAGER),
             f"--config.file={self.config_file}",
             f"--storage.path={self.storage}",
             f"--web.listen-address=127.0.0.1:{self.port}",
-            "--cluster.listen-address=",  # no clustering: no gossip port, no settle wait
+            *cluster,
             f"--web.external-url={self.url}",
             "--log.level=debug",
         ]
@@ -158,8 +217,43 @@ class Alertmanager:
         return self
 
     def stop(self) -> int | None:
-        """SIGTERM (Alertmanager snapshots its notification log and silences) and wait; the port is freed."""
+        """SIGTERM (Alertmanager snapshots its notification log and silences, and leaves its cluster) and wait; the
+        port is freed. A paused process is resumed first, or it could not act on the signal."""
+        self.resume()
         return self.process.stop(grace=30)
+
+    def kill(self) -> None:
+        """SIGKILL: no snapshot, no leave; its peers find it failed."""
+        self.resume()
+        self.process.kill()
+
+    def pause(self) -> None:
+        """SIGSTOP: a peer that stops answering (a network-slow or partitioned one). Its kernel still accepts
+        connections, so a client's request waits, and is handled on :meth:`resume`."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT (nothing if not paused)."""
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, signum: int) -> None:
+        proc = self.process.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signum)
+
+    def status(self) -> dict[str, Any]:
+        """GET /api/v2/status (``cluster``: ``name``, ``status`` settling/ready/disabled, ``peers``)."""
+        status, body = self.get("/api/v2/status")
+        assert status == 200, body
+        return json.loads(body)
+
+    def metric(self, name: str) -> float | None:
+        """An unlabelled sample of its own /metrics (``alertmanager_peer_position``, ...), None when absent."""
+        _, body = self.get("/metrics")
+        for line in body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
 
     def get(self, path: str, timeout: float = 5) -> tuple[int, bytes]:
         return self.process.get(path, timeout)
@@ -196,5 +290,92 @@ def running_alertmanager(home: Path, config: str | None = None) -> Iterator[tupl
             yield manager.start(), webhook
         finally:
             manager.stop()
+    finally:
+        webhook.stop()
+
+
+class AlertmanagerCluster:
+    """``size`` Alertmanagers gossiping on 127.0.0.1 as one HA cluster, all with the same config."""
+
+    def __init__(self, home: Path, config: str, size: int = 3, gossip: Gossip | None = None) -> None:
+        cluster_ports = [_free_port() for _ in range(size)]
+        peers = tuple(f"127.0.0.1:{p}" for p in cluster_ports)
+        self.members = [
+            Alertmanager(home / f"am{i}", config, cluster_port=port, peers=peers, gossip=gossip)
+            for i, port in enumerate(cluster_ports)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [m.url for m in self.members]
+
+    def start(self, timeout: float = 30) -> AlertmanagerCluster:
+        """Start the members one by one (positions follow their index), then wait until all are one cluster."""
+        for member in self.members:
+            member.start(timeout)
+        self.wait_joined(self.members, timeout)
+        return self
+
+    def member_of(self, url: str) -> int:
+        """The index of the member whose (external) URL this is, as a notification's ``externalURL`` names it."""
+        return self.urls.index(url.rstrip("/"))
+
+    def wait_joined(self, members: list[Alertmanager], timeout: float = 30) -> None:
+        """Until each of ``members`` is settled ("ready") in a cluster of exactly those members."""
+        want = {f"127.0.0.1:{m.cluster_port}" for m in members}
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = [self._view(m) for m in members]
+            if all(view == ("ready", want) for view in seen):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cluster not joined in {timeout}s: want {sorted(want)}, members see {seen}")
+            time.sleep(0.2)
+
+    def wait_quiet(self, members: list[Alertmanager], timeout: float = 30) -> None:
+        """Until none of ``members`` holds an aggregation group (every alert resolved, notified or deduplicated, and
+        dropped): groups made after this start together at every member."""
+        deadline = time.monotonic() + timeout
+        while (groups := [m.metric("alertmanager_dispatcher_aggregation_groups") for m in members]) != [0] * len(
+            members
+        ):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"aggregation groups left after {timeout}s: {groups}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM every member at once (a member left alone would wait for its leave broadcast), then wait."""
+        for member in self.members:
+            member.resume()
+            if member.process.proc is not None and member.process.running:
+                member.process.proc.terminate()
+        for member in self.members:
+            member.stop()
+
+    def tail(self, chars: int = 1500) -> str:
+        return "\n".join(f"--- alertmanager {i} log ---\n{m.tail()[-chars:]}" for i, m in enumerate(self.members))
+
+    @staticmethod
+    def _view(member: Alertmanager) -> tuple[str, set[str]]:
+        try:
+            cluster = member.status()["cluster"]
+        except (OSError, AssertionError, ValueError):
+            return ("unreachable", set())
+        return (cluster.get("status", ""), {p["address"] for p in cluster.get("peers") or ()})
+
+
+@contextlib.contextmanager
+def running_cluster(
+    home: Path, size: int = 3, config: str | None = None, gossip: Gossip | None = None
+) -> Iterator[tuple[AlertmanagerCluster, WebhookRecorder]]:
+    """A started webhook recorder and a started cluster of ``size`` Alertmanagers notifying it."""
+    webhook = WebhookRecorder().start()
+    try:
+        text = recorder_config(webhook.url) if config is None else config.replace("{webhook}", webhook.url)
+        cluster = AlertmanagerCluster(home, text, size, gossip)
+        try:
+            yield cluster.start(), webhook
+        finally:
+            cluster.stop()
     finally:
         webhook.stop()
