@@ -72,8 +72,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     pipeline.add_argument(
         "--pipeline-sizes",
         type=lambda text: [int(n) for n in text.split(",")],
-        default=[100_000],
-        help="Feed events of each configuration, comma-separated (100,000: the four implementations, 1 and 2 "
+        default=[50_000],
+        help="Feed events of each configuration, comma-separated (50,000: the four implementations, 1 and 2 "
         "partitions, 3 repeats and the paced steps fit in about an hour on 2 cores; 1,000,000 takes hours, mostly "
         "Faust's and Quix's runs: see bench/RESULTS.md).",
     )
