@@ -115,7 +115,10 @@ def restart(cluster: LocalCluster, node_id: int, *, kill: bool, down_s: float = 
     node); what happened, timed."""
     node = cluster.node(node_id)
     t0 = time.monotonic()
-    node.kill() if kill else node.stop()
+    if kill:
+        node.kill()
+    else:
+        node.stop()
     stopped = time.monotonic() - t0
     time.sleep(down_s)
     cluster.start_node(node_id)

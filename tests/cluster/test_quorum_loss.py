@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
 from services.localkafka import LocalCluster
@@ -55,10 +56,16 @@ async def send_each(stack: ClusterStack, messages: list[Message]) -> list[tuple[
     producer = kafkaclients.producer(stack.plain, "cluster-outage")
     await producer.start()
     try:
-        futures = [await producer.send(m.topic, m.value, key=m.key) for m in messages]
+        futures: list[asyncio.Future[RecordMetadata]] = []
         settled: dict[int, float] = {}
-        for i, future in enumerate(futures):
+        for i, m in enumerate(messages):
+            try:
+                future = await producer.send(m.topic, m.value, key=m.key)
+            except KafkaError as exc:  # refused before it was queued (e.g. no metadata for its topic): failed
+                future = asyncio.get_running_loop().create_future()
+                future.set_exception(exc)
             future.add_done_callback(lambda _, i=i: settled.__setitem__(i, time.monotonic()))
+            futures.append(future)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         await asyncio.sleep(0)  # the done callbacks run
         return [(outcome, settled[i]) for i, outcome in enumerate(outcomes)]
@@ -112,6 +119,7 @@ async def test_two_of_three_brokers_down_producers_fail_cleanly_and_workers_resu
             await asyncio.to_thread(cluster.start)
             back_s = time.monotonic() - t0
             outcomes = await sending
+            await asyncio.to_thread(cluster.wait_replicated)  # the next outage starts from full in-sync sets
             settled_s = max(at for _, at in outcomes) - t0
             acked = [(m, o) for m, (o, _) in zip(during, outcomes, strict=True) if isinstance(o, RecordMetadata)]
             failed = [(m, o) for m, (o, _) in zip(during, outcomes, strict=True) if not isinstance(o, RecordMetadata)]
