@@ -271,8 +271,7 @@ class Evaluator:
             thresholds.shortfall_margin,
             firing=firing,
             resolve_margin=thresholds.resolve_margin,
-            min_elapsed_days=thresholds.min_elapsed_days,
-        )
+        )  # judged from the forecaster's day (shared.forecast.SHORTFALL_FROM_DAY): earlier it is mostly noise
         if not on and not firing:
             return None
         key = plan_alert_key(FORECAST_SHORTFALL, plan)
