@@ -26,7 +26,7 @@ from shared.indicators import get_indicator
 from shared.plans import Plan
 from shared.provinces import MERGER_DATE, registry
 from shared.ranking import ProgressEntry, RankedRow, Ranking, rank_groups
-from shared.timeliness import Cadence, TimelinessResult, on_time_rate
+from shared.timeliness import Cadence, Report, TimelinessResult, on_time_rate
 from shared.vntime import VN_TZ
 
 __all__ = [
@@ -89,9 +89,13 @@ class SeriesHistory:
     def _count(self, at: datetime) -> int:
         return bisect_right(self._ordered(), at, key=lambda reading: reading[0])
 
-    def report_days(self, until: date | None = None) -> list[date]:
-        """The days readings arrived on (one per reading date), up to ``until``."""
-        return sorted({day for day in self.arrivals.values() if until is None or day <= until})
+    def reports(self, until: date | None = None) -> list[Report]:
+        """Each reading date's report as ``(valid_for, arrived)`` (Vietnam dates), arrived up to ``until``."""
+        return sorted(
+            (as_of.astimezone(VN_TZ).date(), arrived)
+            for as_of, arrived in self.arrivals.items()
+            if until is None or arrived <= until
+        )
 
 
 class NationalView:
@@ -211,7 +215,7 @@ def timeliness(plan: Plan, view: NationalView, at: datetime) -> TimelinessResult
     if cadence is None or series is None:
         return None
     end = min(at.astimezone(VN_TZ).date(), get_indicator(plan.indicator).plan_year_end(plan.year))
-    return on_time_rate(series.report_days(end), cadence, date(plan.year, 1, 1), end)
+    return on_time_rate(series.reports(end), cadence, date(plan.year, 1, 1), end)
 
 
 def rankings(plans: Iterable[Plan], view: NationalView, at: datetime) -> dict[tuple[str, int, str], Ranking]:

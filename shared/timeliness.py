@@ -4,20 +4,23 @@ A :class:`Cadence` gives each period a due day: monthly on a cut-off day (the 25
 (Friday). The deadline is the due day extended by the working days lost to holidays: for every holiday on a
 weekday among the ``prep_days`` (7) days ending on the due day, one working day more (a report due on the Friday
 of a Tết week may arrive by the Friday after; one due on a holiday by the first working day after it), then
-``slack_days`` calendar days of grace. Reports are known by their arrival day only, so each period owns a window
-of arrival days: from the midpoint between its due day and the previous one to the midpoint before the next (or
-its own deadline, if later); periods take, in order, the earliest report of their window that no earlier period
-took (one report counts once, also where a holiday-extended deadline reaches into the next period). A period is
+``slack_days`` calendar days of grace.
 
-* ``on_time`` — the report it took arrived by the deadline;
-* ``late`` — it arrived after the deadline, in its window;
-* ``missing`` — no report in its window (as far as ``end`` shows).
+A report is known by two days: the day it is valid for (its reading's date) and the day it arrived. It is the
+report of the period it is valid for: the one whose due day is the first on or after that date (a figure of
+15 March is March's report when reports are due on the 31st, whenever it arrives), as an analyst files a report
+by its date rather than by its post mark. A period takes the earliest-arriving of its reports and is
+
+* ``on_time`` — that report arrived by the deadline;
+* ``late`` — it arrived after the deadline;
+* ``missing`` — no report valid for the period arrived (as far as ``end`` shows).
 
 Only periods whose deadline is within ``[start, end]`` are expected; rate = on time / expected.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,9 +29,10 @@ from typing import Final, Literal
 
 from shared.holidays import is_holiday, is_working_day, working_days_between
 
-__all__ = ["Cadence", "PeriodResult", "TimelinessResult", "gap_explained_by_holidays", "on_time_rate"]
+__all__ = ["Cadence", "PeriodResult", "Report", "TimelinessResult", "gap_explained_by_holidays", "on_time_rate"]
 
 Status = Literal["on_time", "late", "missing"]
+Report = tuple[date, date]  # (the day it is valid for, the day it arrived)
 _SATURDAY: Final = 5
 _FRIDAY: Final = 4
 
@@ -97,7 +101,8 @@ def _month_day(year: int, month: int, day: int) -> date:
 
 @dataclass(frozen=True)
 class PeriodResult:
-    """One expected period: its due day, deadline, status and the report that counted (None if missing)."""
+    """One expected period: its due day, deadline, status and the arrival day of the report that counted (None if
+    missing)."""
 
     due: date
     deadline: date
@@ -117,27 +122,21 @@ class TimelinessResult:
     periods: tuple[PeriodResult, ...]
 
 
-def on_time_rate(report_dates: Iterable[date], cadence: Cadence, start: date, end: date) -> TimelinessResult:
-    """The on-time reporting rate of one province and indicator over ``[start, end]`` (see the module docstring)."""
-    reports = sorted(set(report_dates))
+def on_time_rate(reports: Iterable[Report], cadence: Cadence, start: date, end: date) -> TimelinessResult:
+    """The on-time reporting rate of one province and indicator over ``[start, end]`` from its reports
+    ``(valid_for, arrived)`` (see the module docstring); reports arrived after ``end`` are not known yet."""
     dues = cadence.due_days(start, end)
-    deadlines = [cadence.deadline(due) for due in dues]
-
-    def middle(a: date, b: date) -> date:
-        return a + (b - a) // 2
-
+    first_arrival: dict[int, date] = {}
+    for valid_for, arrived in reports:
+        k = bisect_left(dues, valid_for)  # the first due day on or after the report's date
+        if arrived <= end and 0 < k < len(dues):
+            first_arrival[k] = min(first_arrival.get(k, arrived), arrived)
     periods: list[PeriodResult] = []
-    used: set[date] = set()
-    for k in range(1, len(dues) - 1):
-        due, deadline = dues[k], deadlines[k]
-        if due < start or deadline > end:
+    for k, due in enumerate(dues):
+        deadline = cadence.deadline(due)
+        if k == 0 or due < start or deadline > end:
             continue
-        opens = middle(dues[k - 1], due)
-        closes = max(middle(due, dues[k + 1]), deadline)
-        inside = [r for r in reports if opens < r <= min(closes, end) and r not in used]
-        report = inside[0] if inside else None
-        if report is not None:
-            used.add(report)
+        report = first_arrival.get(k)
         status: Status = "missing" if report is None else "on_time" if report <= deadline else "late"
         periods.append(PeriodResult(due, deadline, status, report))
     counts = {status: sum(1 for p in periods if p.status == status) for status in ("on_time", "late", "missing")}

@@ -89,7 +89,9 @@ def sources() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str
     ranking = rank([_entry(p, series[-1]) for p, _, series in now], rank(week_before))
     reporting = {}
     for p, i, series in now:
-        days = [at.date() + timedelta(days=27 if (i + k) % 5 == 0 else 20) for k, (at, _) in enumerate(series)]
+        days = [
+            (at.date(), at.date() + timedelta(days=27 if (i + k) % 5 == 0 else 20)) for k, (at, _) in enumerate(series)
+        ]
         reporting[p.province_code] = on_time_rate(days, Cadence.monthly(25), date(2025, 1, 1), JUDGED)
     rows = []
     for row in ranking.rows:

@@ -84,7 +84,10 @@ def test_history_keeps_each_dated_reading_its_correction_and_first_arrival() -> 
     assert [v / BN for _, v in view.readings(key("20"))] == [1000, 1400]
     assert view.latest(key("20"), parse_as_of("2024-09-01")) == (parse_as_of("2024-06-30"), 1000 * BN)
     assert view.latest(key("20"), parse_as_of("2024-06-29")) is None
-    assert series.report_days() == [day("2024-07-02"), day("2024-09-16")], "a correction is no new report"
+    assert series.reports() == [
+        (day("2024-06-30"), day("2024-07-02")),
+        (day("2024-09-15"), day("2024-09-16")),
+    ], "a correction is no new report"
     assert view.latest_as_of == parse_as_of("2024-09-15")
     with pytest.raises(ValueError, match="unusable"):
         view.apply({**total("20", "1", "2024-09-16"), "ytd": "NaN"}, day("2024-09-16"))

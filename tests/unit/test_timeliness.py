@@ -87,11 +87,16 @@ def test_working_days_add_up(a: date, x: int, y: int) -> None:
 FRIDAYS_2025 = [date(2025, 1, 3) + timedelta(weeks=i) for i in range(52)]
 
 
+def on_the_day(days: list[date]) -> list[tuple[date, date]]:
+    """Reports that arrived on the day they are valid for."""
+    return [(d, d) for d in days]
+
+
 def test_weekly_on_time_with_tet_extension() -> None:
     cadence = Cadence.weekly()
     assert cadence.deadline(date(2025, 1, 31)) == date(2025, 2, 7)  # five working days lost to Tết
     assert cadence.deadline(date(2025, 3, 14)) == date(2025, 3, 14)
-    reports = [d for d in FRIDAYS_2025 if d != date(2025, 1, 31)] + [date(2025, 2, 6)]
+    reports = [*on_the_day([d for d in FRIDAYS_2025 if d != date(2025, 1, 31)]), (date(2025, 1, 31), date(2025, 2, 6))]
     result = on_time_rate(reports, cadence, date(2025, 1, 1), date(2025, 12, 31))
     assert (result.expected, result.on_time, result.late, result.missing) == (52, 52, 0, 0)
     assert result.rate == 1
@@ -99,34 +104,59 @@ def test_weekly_on_time_with_tet_extension() -> None:
 
 def test_late_and_missing() -> None:
     cadence = Cadence.weekly()
-    three_days_late = [d + timedelta(days=3) for d in FRIDAYS_2025[8:20]]  # Mondays, from 3 March
+    three_days_late = [(d, d + timedelta(days=3)) for d in FRIDAYS_2025[8:20]]  # Friday's figures on Mondays
     result = on_time_rate(three_days_late, cadence, date(2025, 2, 24), date(2025, 5, 31))
-    assert result.late >= 10 and result.on_time <= 2
+    assert (result.on_time, result.late) == (2, 10)  # Giỗ Tổ (7 April) and 30/4–1/5 moved two deadlines
     assert result.expected == result.on_time + result.late + result.missing
     monthly = on_time_rate(
-        [date(2025, m, 24) for m in range(1, 13) if m != 6] + [date(2025, 3, 28)],
+        on_the_day([date(2025, m, 24) for m in range(1, 13) if m != 6] + [date(2025, 3, 20)]),
         Cadence.monthly(25),
         date(2025, 1, 1),
         date(2025, 12, 31),
     )
     assert (monthly.expected, monthly.on_time, monthly.late, monthly.missing) == (12, 11, 0, 1)
-    late = on_time_rate([date(2025, 7, 29)], Cadence.monthly(25), date(2025, 7, 1), date(2025, 7, 31))
+    assert next(p for p in monthly.periods if p.due == date(2025, 6, 25)).status == "missing"
+    late = on_time_rate(
+        [(date(2025, 7, 25), date(2025, 7, 29))], Cadence.monthly(25), date(2025, 7, 1), date(2025, 7, 31)
+    )
     assert late.late == 1 and late.rate == 0
     assert on_time_rate([], Cadence.monthly(), date(2025, 1, 1), date(2025, 1, 10)).rate is None
 
 
+def test_a_report_counts_for_the_period_it_is_valid_for() -> None:
+    """A province reporting its figures of the 15th, on the 15th, with reports due on the month's last day: every
+    month is on time (filed by arrival, a midpoint window once gave it 0)."""
+    mid_month = on_the_day([date(2024, m, 15) for m in range(1, 13)])
+    result = on_time_rate(mid_month, Cadence.monthly(31), date(2024, 1, 1), date(2024, 12, 31))
+    assert (result.expected, result.on_time, result.rate) == (12, 12, 1)
+    # March's figures arriving on 2 April are March's report, late; April's own report still counts for April.
+    moved = [r for r in mid_month if r[0].month != 3] + [(date(2024, 3, 31), date(2024, 4, 2))]
+    result = on_time_rate(moved, Cadence.monthly(31), date(2024, 1, 1), date(2024, 12, 31))
+    assert (result.on_time, result.late, result.missing) == (11, 1, 0)
+    # Not arrived yet by ``end``: missing, not late.
+    result = on_time_rate(moved, Cadence.monthly(31), date(2024, 1, 1), date(2024, 4, 1))
+    assert (result.on_time, result.late, result.missing) == (2, 0, 1)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.dates(date(2024, 12, 1), date(2026, 1, 31)), max_size=80),
+    st.lists(st.tuples(st.dates(date(2024, 12, 1), date(2026, 1, 31)), st.integers(0, 40)), max_size=80),
     st.sampled_from([Cadence.weekly(), Cadence.monthly(25), Cadence.monthly(31, slack_days=2), Cadence.weekly(0)]),
 )
-def test_counts_add_up(reports: list[date], cadence: Cadence) -> None:
-    result = on_time_rate(reports, cadence, date(2025, 1, 1), date(2025, 12, 31))
+def test_counts_add_up(reports: list[tuple[date, int]], cadence: Cadence) -> None:
+    pairs = [(valid, valid + timedelta(days=delay)) for valid, delay in reports]
+    result = on_time_rate(pairs, cadence, date(2025, 1, 1), date(2025, 12, 31))
     assert result.expected == result.on_time + result.late + result.missing == len(result.periods)
-    used = [p.report for p in result.periods if p.report is not None]
-    assert len(used) == len(set(used))  # one report counts once
+    assert all(p.report is None or p.report <= date(2025, 12, 31) for p in result.periods)
+    on_the_day_too = on_time_rate(
+        [*pairs, *((valid, valid) for valid, _ in pairs)], cadence, date(2025, 1, 1), date(2025, 12, 31)
+    )
+    assert on_the_day_too.late == 0 and on_the_day_too.on_time >= result.on_time  # the earliest arrival counts
     every = on_time_rate(
-        [date(2025, 1, 1) + timedelta(days=i) for i in range(365)], cadence, date(2025, 1, 1), date(2025, 12, 31)
+        on_the_day([date(2025, 1, 1) + timedelta(days=i) for i in range(365)]),
+        cadence,
+        date(2025, 1, 1),
+        date(2025, 12, 31),
     )
     assert every.rate == 1
 
