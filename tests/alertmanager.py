@@ -332,9 +332,10 @@ class AlertmanagerCluster:
                 raise AssertionError(f"cluster not joined in {timeout}s: want {sorted(want)}, members see {seen}")
             time.sleep(0.2)
 
-    def wait_quiet(self, members: list[Alertmanager], timeout: float = 30) -> None:
+    def wait_quiet(self, members: list[Alertmanager], timeout: float = 45) -> None:
         """Until none of ``members`` holds an aggregation group (every alert resolved, notified or deduplicated, and
-        dropped): groups made after this start together at every member."""
+        dropped): groups made after this start together at every member. An emptied group is dropped by the
+        dispatcher's maintenance, every 30 s (fixed in Alertmanager), so this takes up to that."""
         deadline = time.monotonic() + timeout
         while (groups := [m.metric("alertmanager_dispatcher_aggregation_groups") for m in members]) != [0] * len(
             members
