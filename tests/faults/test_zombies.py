@@ -173,8 +173,9 @@ async def test_a_paused_alert_replica_is_fenced_and_pages_nothing_stale(replicas
     plan_file = r.tmp / "plans.yaml"
     plan_file.write_text(PLANS_YAML, encoding="utf-8")
     await load_plans(r.env, plan_file)
-    a = r.worker("a", TIENDO_TEST_PAUSE_AFTER_FETCH=str(pause)).start()
-    b = r.worker("b").start()
+    a, b = r.worker("a", TIENDO_TEST_PAUSE_AFTER_FETCH=str(pause)), r.worker("b")
+    a.start()
+    b.start()
     await asyncio.gather(asyncio.to_thread(a.wait_ready), asyncio.to_thread(b.wait_ready))
     started = time.monotonic()
     await publish_totals(r.ns, *reports(*BASELINE))
