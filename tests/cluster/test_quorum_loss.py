@@ -148,7 +148,9 @@ async def test_two_of_three_brokers_down_producers_fail_cleanly_and_workers_resu
         resumed_s = time.monotonic() - resumed
 
         # The feed topics as they are: every acknowledged record is there with its bytes; each record is a message.
-        by_bytes = {(m.topic, m.key, m.value): m for m in messages}
+        by_bytes: dict[tuple[str, bytes, bytes | None], Message] = {}
+        for m in messages:  # the first with these bytes: the original, not a later re-send of it (kind duplicate)
+            by_bytes.setdefault((m.topic, m.key, m.value), m)
         records = [r for topic in feed_names for r in await read_topic(stack.plain, topic)]
         on_log = {(r.topic, r.partition, r.offset): r for r in records}
         for origin, m in acknowledged.items():
