@@ -19,7 +19,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from services.alert.delivery import Delivery
-from services.alert.digest import digest_page
+from services.alert.digest import digest_forever, digest_page
 from services.alert.metrics import AlertMetrics
 from services.alert.settings import AlertSettings
 from services.alert.stage import AlertStage, Topics, deliver_forever
@@ -78,6 +78,13 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
     async def follow_national() -> None:
         await stage.national.ready.wait()  # read to its end by the stage's start
         await stage.national.follow()
+
+    if settings.digest_dir is not None:
+        digest_dir = settings.digest_dir
+
+        @app.task
+        async def weekly_digest() -> None:
+            await digest_forever(stage, settings, digest_dir)
 
     @app.task
     async def deliver() -> None:

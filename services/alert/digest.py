@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.alerting import AlertState
-from shared.digest import IsoWeek, build_digest, parse_week, render_html, render_markdown
+from shared.digest import IsoWeek, build_digest, next_digest_at, parse_week, render_html, render_markdown
+from shared.logs import get_logger
 from shared.national import NationalView, Query, forecasts, ranking_json, timeliness
 from shared.plans import Plan
 from shared.vntime import VN_TZ
 
 if TYPE_CHECKING:
+    from services.alert.settings import AlertSettings
     from services.alert.stage import AlertStage
+
+log = get_logger("tiendo.alert.digest")
 
 #: ``format`` → the page's content type.
 FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8"}
@@ -82,3 +87,34 @@ async def digest_page(web: Any, request: Any, stage: AlertStage, margin: Decimal
     sources = digest_sources(stage.plans.values(), stage.national.view, stage.owned_alerts(), week, margin)
     body = await asyncio.to_thread(render, sources, fmt)
     return web.text(body, content_type=FORMATS[fmt].split(";")[0])
+
+
+async def write_digest(stage: AlertStage, week: IsoWeek, directory: Path, margin: Decimal) -> list[Path]:
+    """Write ``week``'s digest to ``directory`` as ``tiendo-digest-<week>.html`` and ``.md``; the paths."""
+    sources = digest_sources(stage.plans.values(), stage.national.view, stage.owned_alerts(), week, margin)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    written = []
+    for fmt in FORMATS:
+        path = directory / f"tiendo-digest-{week.label}.{fmt}"
+        body = await asyncio.to_thread(render, sources, fmt)
+        await asyncio.to_thread(path.write_text, body, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+async def digest_forever(stage: AlertStage, settings: AlertSettings, directory: Path) -> None:
+    """Every ``digest_weekday`` at ``digest_time`` (Vietnam time, wall clock), the replica owning partition 0 writes
+    that week's digest; a failed write is logged and tried again the next week."""
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    while True:
+        at = next_digest_at(datetime.now(UTC), settings.digest_weekday, hour, minute)
+        await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+        if 0 not in stage.parts or not stage.national.loaded:
+            continue
+        week = IsoWeek.of(at.astimezone(VN_TZ).date())
+        try:
+            paths = await write_digest(stage, week, directory, settings.thresholds.shortfall_margin)
+        except OSError as exc:
+            log.error("digest_not_written", week=week.label, directory=str(directory), error=str(exc))
+        else:
+            log.info("digest_written", week=week.label, paths=[str(p) for p in paths])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -62,6 +63,13 @@ class AlertSettings(WorkerSettings):
     runbook_url: str = Field(
         "docs/runbook.md", description="Runbook link put in alert annotations (anchor per alert name)."
     )
+    digest_dir: Path | None = Field(
+        None,
+        description="Where the weekly digest is written (tiendo-digest-<week>.html and .md) at digest_weekday "
+        "digest_time, Vietnam time, by the replica owning partition 0; none: on demand only (GET /digest).",
+    )
+    digest_weekday: int = Field(4, ge=0, le=6, description="Weekday of the weekly digest: 0 Monday ... 4 Friday.")
+    digest_time: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, Vietnam time.")
 
     @field_validator("alertmanager_urls", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from services.localkafka import BrokerError, LocalBroker
 from services.processes import ROOT, Process, ProcessError
 from shared.alerting import format_amount
 from shared.config import KafkaSettings
+from shared.digest import IsoWeek
 from shared.evaluation import province_of
 from shared.metrics import metric_sum
 from shared.plans import load_plan_file
@@ -287,14 +289,17 @@ def summary(demo: Demo, console: Console) -> None:
         f"feed events {s.total:,}: accepted {int(s.accepted):,}, duplicates {int(s.duplicate):,}, "
         f"dead-lettered {int(s.rejected):,}; firing alerts {len(s.alerts or [])}"
     )
+    digests: list[Path] = []
     with contextlib.suppress(OSError, ValueError, KeyError):
-        console.print(
-            national_tables(get_json(demo.url("alert", "/ranking")), get_json(demo.url("alert", "/forecast")))
-        )
+        ranking = get_json(demo.url("alert", "/ranking"))
+        console.print(national_tables(ranking, get_json(demo.url("alert", "/forecast"))))
+        digests = write_digest(demo, IsoWeek.of(date.fromisoformat(ranking["at"])))
     where = Table(title="Where to look", title_justify="left", show_header=False)
     where.add_row("totals API", demo.url("aggregate", "/totals?province=Bac%20Giang&year=2024"))
     where.add_row("alerts", demo.url("alert", "/alerts"))
     where.add_row("ranking, forecasts", f"{demo.url('alert', '/ranking')}, {demo.url('alert', '/forecast')}")
+    if digests:
+        where.add_row("weekly digest", ", ".join(str(p) for p in digests))
     where.add_row("metrics", ", ".join(demo.url(n, "/metrics") for n in demo.ports))
     if any(p.name == "prometheus" for p in demo.processes):
         where.add_row("Prometheus", "http://127.0.0.1:9090")
@@ -303,6 +308,18 @@ def summary(demo: Demo, console: Console) -> None:
     where.add_row("logs", str(demo.o.home / "logs"))
     where.add_row("dead letters", f"TIENDO_NAMESPACE={demo.o.namespace} tiendo dlq show")
     console.print(where)
+
+
+def write_digest(demo: Demo, week: IsoWeek) -> list[Path]:
+    """The alert worker's digest of the sample year's last week (GET /digest), written as HTML and Markdown."""
+    folder = demo.o.home / "digests"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in ("html", "md"):
+        path = folder / f"tiendo-digest-{week.label}.{fmt}"
+        path.write_text(get_text(demo.url("alert", f"/digest?week={week.label}&format={fmt}"), timeout=120))
+        paths.append(path)
+    return paths
 
 
 def national_tables(ranking: dict, forecasts: dict) -> Table:
