@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.parse
-import urllib.request
 from decimal import Decimal, InvalidOperation
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
+from services.apiclient import get_list
 from shared.provinces import MERGER_DATE, UnknownProvinceError, registry
 
 #: base unit → (divisor, display unit, decimals) of the human figures in the table.
@@ -22,36 +19,9 @@ HUMAN_UNITS = {
 }
 
 
-class TotalsError(Exception):
-    """The API refused the request (its message) or could not be reached: one line."""
-
-
 def fetch_totals(url: str, params: dict[str, object]) -> list[dict]:
-    """``GET <url>/totals``: the rows, or TotalsError (the API's 400 message, an unreachable worker)."""
-    base = url.rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise TotalsError(f"--url: {url!r} is not an http:// or https:// address")
-    query = urllib.parse.urlencode(params)
-    target = f"{base}/totals" + (f"?{query}" if query else "")
-    try:
-        with urllib.request.urlopen(target, timeout=10) as resp:  # noqa: S310 - scheme checked above
-            body = orjson.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            message = orjson.loads(raw)["error"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            message = f"HTTP {exc.code} {exc.reason}: {raw[:200].decode(errors='replace')}"
-        raise TotalsError(" ".join(str(message).split())) from None
-    except (urllib.error.URLError, OSError) as exc:  # refused, unknown host, timed out
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise TotalsError(f"the aggregate worker is not reachable at {base} ({reason})") from None
-    except orjson.JSONDecodeError:
-        raise TotalsError(f"{target} did not answer JSON: is {base} the aggregate worker?") from None
-    rows = body.get("totals") if isinstance(body, dict) else None
-    if not isinstance(rows, list):
-        raise TotalsError(f"{target} answered without a 'totals' list: is {base} the aggregate worker?")
-    return rows
+    """``GET <url>/totals``: the rows, or ApiError (the API's 400 message, an unreachable worker)."""
+    return get_list(url, "/totals", params, "totals", worker="aggregate", timeout=10)
 
 
 def human(raw: object, base_unit: str) -> tuple[str, str]:

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
+from services.apiclient import ApiError, get_list
 from services.cli.options import CliError
 from shared.alerting import format_amount
 
@@ -22,30 +19,10 @@ from shared.alerting import format_amount
 def fetch(url: str, path: str, params: dict[str, object], key: str) -> Any:
     """``GET <url><path>?params``: the body's ``key``; CliError for the worker's 400 message, an unreachable
     worker or an answer that is not the alert worker's."""
-    base = url.rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise CliError(f"--url: {url!r} is not an http:// or https:// address")
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-    target = f"{base}{path}" + (f"?{query}" if query else "")
     try:
-        with urllib.request.urlopen(target, timeout=30) as resp:  # noqa: S310 - scheme checked above
-            body = orjson.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            message = orjson.loads(raw)["error"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            message = f"HTTP {exc.code} {exc.reason}: {raw[:200].decode(errors='replace')}"
-        raise CliError(f"the alert worker refused {path}: " + " ".join(str(message).split())) from None
-    except (urllib.error.URLError, OSError) as exc:  # refused, unknown host, timed out
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise CliError(f"the alert worker is not reachable at {base} ({reason})") from None
-    except orjson.JSONDecodeError:
-        raise CliError(f"{target} did not answer JSON: is {base} the alert worker?") from None
-    found = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(found, list):
-        raise CliError(f"{target} answered without a {key!r} list: is {base} the alert worker?")
-    return found
+        return get_list(url, path, params, key, worker="alert", timeout=30)
+    except ApiError as exc:
+        raise CliError(f"the alert worker refused {path}: {exc}" if exc.refused else str(exc)) from None
 
 
 def filters(

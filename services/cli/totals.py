@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from services.apiclient import ApiError
 from services.cli.options import CliError, echo_json
 
 
@@ -47,7 +48,7 @@ def totals(
     params = {"province": province, "indicator": indicator, "year": year, "quarter": quarter, "view": view_name}
     try:
         rows = client.fetch_totals(url, {k: v for k, v in params.items() if v is not None})
-    except client.TotalsError as exc:
+    except ApiError as exc:
         raise CliError(str(exc)) from None
     if json:
         echo_json(rows)

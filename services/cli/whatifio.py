@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.aggregate import client
+from services.apiclient import ApiError
 from services.cli.alertapi import fetch
 from services.cli.options import CliError, echo_json
 from services.cli.plansio import file_problems
@@ -34,7 +35,7 @@ def current_figures(aggregate_url: str, plans: list[Plan]) -> dict[str, SeriesFi
     for indicator, year, view in sorted(queries):
         try:
             rows = client.fetch_totals(aggregate_url, {"indicator": indicator, "year": year, "view": view.value})
-        except client.TotalsError as exc:
+        except ApiError as exc:
             raise CliError(str(exc)) from None
         for row in sorted(rows, key=lambda r: int(r.get("quarter", 0))):
             total = {"view": view.value, **row}
