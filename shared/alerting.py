@@ -51,7 +51,7 @@ from typing import Any, Final, Literal
 
 from shared.forecast import Forecast
 from shared.plans import Plan
-from shared.vntime import VN_TZ, iso, parse_iso, year_bounds
+from shared.vntime import MONTH_NAMES, VN_TZ, iso, parse_iso, year_bounds
 
 __all__ = [
     "BEHIND_PLAN",
@@ -99,20 +99,6 @@ NO_REPORT: Final[Rule] = "TiendoNoReport"
 IMPLAUSIBLE: Final[Rule] = "TiendoImplausibleFigure"
 FORECAST_SHORTFALL: Final[Rule] = "TiendoForecastShortfall"
 _RANK: Final[Mapping[Severity | None, int]] = {None: 0, "warning": 1, "critical": 2}
-_MONTHS: Final = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 @dataclass(frozen=True)
@@ -465,7 +451,7 @@ def _percent(fraction: Decimal) -> int:
 def _day(at: datetime, year: int | None = None) -> str:
     """``31 December``; with the year when it is not ``year`` (``20 January 2025`` for a 2024 plan)."""
     local = at.astimezone(VN_TZ)
-    day = f"{local.day} {_MONTHS[local.month - 1]}"
+    day = f"{local.day} {MONTH_NAMES[local.month - 1]}"
     return day if local.year == year else f"{day} {local.year}"
 
 

@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 from shared.alerting import NO_REPORT, format_amount
 from shared.indicators import UnknownIndicatorError, get_indicator
 from shared.plans import CURVES, Milestone, curve_milestones, fraction_at
-from shared.vntime import VN_TZ
+from shared.vntime import MONTH_NAMES, VN_TZ
 
 __all__ = [
     "Digest",
@@ -451,24 +451,9 @@ def build_digest(
 
 # --- text ----------------------------------------------------------------------------------------------------
 
-_MONTHS: Final = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
 
 def _day(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
 
 
 def _pct(value: Decimal | None, places: int = 1) -> str:
@@ -632,7 +617,7 @@ def progress_chart(section: Section, columns: int = 5) -> str:
         ax.tick_params(labelsize=7)
     axes[0][0].set_ylim(0, top * 1.08)
     ticks = [datetime(section.year + (m > 12), (m - 1) % 12 + 1, 1, tzinfo=VN_TZ) for m in (1, 4, 7, 10, 13)]
-    axes[0][0].set_xticks(ticks, [f"{_MONTHS[t.month - 1][:3]}" for t in ticks])
+    axes[0][0].set_xticks(ticks, [f"{MONTH_NAMES[t.month - 1][:3]}" for t in ticks])
     fig.suptitle(f"{section.title}: % of plan, reading against the expected curve", fontsize=10)
     fig.tight_layout()
     return _png(fig)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 __all__ = [
     "MAX_YEAR",
     "MIN_YEAR",
+    "MONTH_NAMES",
     "PLAN_TAIL_QUARTER",
     "VN_TZ",
     "DateError",
@@ -28,6 +29,21 @@ __all__ = [
 ]
 
 VN_TZ: Final = ZoneInfo("Asia/Ho_Chi_Minh")
+#: English month names, for dates in alert texts and the digest ("31 December").
+MONTH_NAMES: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 #: Quarter 5, "Q4+": January of year+1 as the tail of plan year ``year`` (capital of plan year N may be disbursed
 #: until 31 January N+1).
 PLAN_TAIL_QUARTER: Final = 5
