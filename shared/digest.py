@@ -77,6 +77,10 @@ class IsoWeek:
     def label(self) -> str:
         return f"{self.year}-W{self.week:02d}"
 
+    def file_name(self, fmt: str) -> str:
+        """The digest's file name in format ``fmt`` (html, md): ``tiendo-digest-2025-W38.html``."""
+        return f"tiendo-digest-{self.label}.{fmt}"
+
     @property
     def monday(self) -> date:
         return date.fromisocalendar(self.year, self.week, 1)

@@ -95,7 +95,7 @@ async def write_digest(stage: AlertStage, week: IsoWeek, directory: Path, margin
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     written = []
     for fmt in FORMATS:
-        path = directory / f"tiendo-digest-{week.label}.{fmt}"
+        path = directory / week.file_name(fmt)
         body = await asyncio.to_thread(render, sources, fmt)
         await asyncio.to_thread(path.write_text, body, encoding="utf-8")
         written.append(path)

@@ -150,7 +150,7 @@ def write_digest(url: str, week_text: str, out: Path, formats: list[str]) -> lis
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for fmt in formats:
-            path = out / f"tiendo-digest-{week.label}.{fmt}"
+            path = out / week.file_name(fmt)
             path.write_text(render_html(digest) if fmt == "html" else render_markdown(digest), encoding="utf-8")
             written.append(path)
     except OSError as exc:

@@ -316,7 +316,7 @@ def write_digest(demo: Demo, week: IsoWeek) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in ("html", "md"):
-        path = folder / f"tiendo-digest-{week.label}.{fmt}"
+        path = folder / week.file_name(fmt)
         path.write_text(get_text(demo.url("alert", f"/digest?week={week.label}&format={fmt}"), timeout=120))
         paths.append(path)
     return paths
