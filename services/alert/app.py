@@ -36,7 +36,7 @@ def create_app(settings: AlertSettings, registry: CollectorRegistry | None = Non
     """Build the alert Faust app."""
     registry = registry or CollectorRegistry()
     metrics = AlertMetrics(registry)
-    delivery = Delivery(settings.alertmanager_urls, settings.webhook_url, registry)
+    delivery = Delivery(settings.alertmanager_urls, settings.webhook_url, registry, give_up_s=settings.valid_for_s)
     app = make_app("alert", settings)
     outputs = Outputs(settings, "tiendo-alert-out", (TOTALS, PLANS, ALERTS, ALERT_STATE))  # inputs created too
     evaluator = Evaluator(

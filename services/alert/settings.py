@@ -71,6 +71,11 @@ class AlertSettings(WorkerSettings):
     digest_weekday: int = Field(4, ge=0, le=6, description="Weekday of the weekly digest: 0 Monday ... 4 Friday.")
     digest_time: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, Vietnam time.")
 
+    @property
+    def valid_for_s(self) -> float:
+        """How long a firing alert sent now stays firing at Alertmanager without a re-send (its ``endsAt``)."""
+        return max(300.0, 5 * self.resend_interval_s)
+
     @field_validator("alertmanager_urls", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

@@ -142,7 +142,7 @@ class AlertStage:
         self.wake_plans = asyncio.Event()  # the plans are loaded: follow them
         self.clock: datetime | None = None  # event clock: latest as_of of the figures owned (never goes back)
         self._firing: Counter[tuple[str, str | None]] = Counter()
-        self.valid_for = timedelta(seconds=max(300.0, 5 * settings.resend_interval_s))
+        self.valid_for = timedelta(seconds=settings.valid_for_s)
         # Per plan, what was worked out from the national view (forecast, ranking, previous shape, timeliness) and
         # the versions it was worked out from: a timer round over unchanged series works nothing out again.
         self._memos: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
