@@ -123,6 +123,15 @@ class SeriesFigures:
         figures.last_as_of = figures.as_of_by_quarter.get(reading) if reading is not None else None
         return figures
 
+    def dated_by(self, at: datetime) -> SeriesFigures | None:
+        """The figures as the readings dated by ``at`` show them (a later quarter's reading is not known then);
+        None when none is."""
+        kept = {q: when for q, when in self.as_of_by_quarter.items() if when <= at}
+        if not kept:
+            return None
+        ytd = {q: self.ytd_by_quarter[q] for q in kept}
+        return replace(self, ytd_by_quarter=ytd, as_of_by_quarter=kept, last_as_of=kept[max(kept)])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "view": self.view,

@@ -18,21 +18,23 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
+from shared.alerting import AlertState, Transition
 from shared.contracts import View, figures_key
 from shared.curves import Curve, history_curve, redate
-from shared.evaluation import plan_series_key
+from shared.evaluation import Evaluator, SeriesFigures, freshest, plan_series_key
 from shared.forecast import Forecast, Projection, forecast, shortfall
 from shared.indicators import get_indicator
 from shared.plans import Plan
 from shared.provinces import MERGER_DATE, registry
 from shared.ranking import ProgressEntry, RankedRow, Ranking, rank_groups
 from shared.timeliness import Cadence, Report, TimelinessResult, on_time_rate
-from shared.vntime import VN_TZ
+from shared.vntime import VN_TZ, quarter_of
 
 __all__ = [
     "NationalView",
     "Query",
     "SeriesHistory",
+    "alerts_at",
     "cadence_of",
     "forecast_json",
     "forecasts",
@@ -131,6 +133,9 @@ class NationalView:
     def get(self, key: str) -> SeriesHistory | None:
         return self._series.get(key)
 
+    def series(self) -> list[SeriesHistory]:
+        return list(self._series.values())
+
     def readings(self, key: str, at: datetime | None = None) -> list[Reading]:
         series = self._series.get(key)
         return [] if series is None else series.readings(at)
@@ -191,6 +196,62 @@ def plan_forecast(plan: Plan, view: NationalView, at: datetime) -> Forecast | No
     if not readings:
         return None
     return forecast(plan, readings, previous_shape=previous_shape(plan, view), at=readings[-1][0])
+
+
+def figures_of(history: SeriesHistory, reading: Reading) -> SeriesFigures:
+    """The series' figures as the alert rules take them, holding one reading (its quarter: Q4+ for January of the
+    next year)."""
+    as_of, ytd = reading
+    year, quarter = quarter_of(as_of)
+    quarter = 5 if year > history.year else quarter
+    return SeriesFigures(
+        history.view, history.unit, history.province_code, history.indicator, history.year,
+        {quarter: ytd}, as_of, {quarter: as_of},
+    )  # fmt: skip
+
+
+def alerts_at(plans: Iterable[Plan], view: NationalView, at: datetime, evaluator: Evaluator) -> list[AlertState]:
+    """The plan alerts firing at ``at`` as the readings dated by then make them (behind plan, forecast shortfall,
+    implausible figure, no report) and stale feeds: what a digest of a past week lists, rather than the alerts
+    firing today."""
+    firing = [state for plan in plans for state in _plan_alerts_at(plan, view, at, evaluator)]
+    latest = [figures_of(h, r) for h in view.series() if h.view == View.UNIT and (r := h.latest(at)) is not None]
+    for figures in freshest(latest):  # stale feeds: judged on the last reading dated by then
+        transition = evaluator.staleness(figures, None, at)
+        if transition is not None and transition.state.status == "firing":
+            firing.append(transition.state)
+    return firing
+
+
+def _plan_alerts_at(plan: Plan, view: NationalView, at: datetime, evaluator: Evaluator) -> list[AlertState]:
+    """One plan's rules over its readings dated by ``at``, oldest first, each judged at its own date as the worker
+    judges it, then once at ``at`` (what is due by then); the shortfall on the last reading's forecast."""
+    key = plan_series_key(plan)
+    history = view.get(key)
+    steps: list[tuple[SeriesFigures | None, datetime]] = []
+    if history is not None:
+        steps = [(figures_of(history, reading), reading[0]) for reading in history.readings(at)]
+    steps.append((steps[-1][0] if steps else None, at))
+    behind = implausible = no_report = None
+    for figures, when in steps:
+        behind = _moved(behind, evaluator.behind_plan(plan, figures, behind, when))
+        implausible = _moved(implausible, evaluator.implausible(plan, figures, implausible, when))
+        no_report = _moved(no_report, evaluator.no_report(plan, figures, no_report, when))
+    # The shortfall on the last reading's forecast only (a forecast costs milliseconds: one per plan, not one per
+    # reading), so without its hysteresis: as the forecasts' own ``shortfall`` flag.
+    figures = steps[-1][0]
+    fc = None
+    if figures is not None and figures.last_as_of is not None:
+        readings = view.readings(key, figures.last_as_of)
+        fc = forecast(plan, readings, previous_shape=previous_shape(plan, view), at=figures.last_as_of)
+    paged = behind is not None and behind.status == "firing"
+    short = _moved(None, evaluator.forecast_shortfall(plan, fc, None, at, behind=paged))
+    states = (behind, short, implausible, no_report)
+    return [s for s in states if s is not None and s.status == "firing"]
+
+
+def _moved(state: AlertState | None, transition: Transition | None) -> AlertState | None:
+    return state if transition is None else transition.state
 
 
 # --- ranking and timeliness ------------------------------------------------------------------------------------

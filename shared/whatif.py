@@ -1,8 +1,9 @@
 """What-if: changed plans judged against the current figures and alerts, without publishing anything. Pure.
 
 For each plan of a changed file, the alert worker's own plan rules (:class:`shared.evaluation.Evaluator`: behind
-plan, implausible figure, no report) run on the series' current year-to-date figures, each from the alert the
-worker has now for that plan (the ``GET /alerts`` states). Each rule's outcome is one :class:`Outcome`: the alert
+plan, implausible figure, no report) run on the series' year-to-date figures as the readings dated by ``at`` show
+them (a day before the latest report is judged on what was reported by then), each from the alert the worker has
+now for that plan (the ``GET /alerts`` states). Each rule's outcome is one :class:`Outcome`: the alert
 would fire, resolve, escalate or de-escalate, stay firing, or stay quiet.
 """
 
@@ -72,7 +73,8 @@ def what_if(
     rules = evaluator or Evaluator()
     out: list[Outcome] = []
     for plan in plans:
-        series = figures.get(plan_series_key(plan))
+        found = figures.get(plan_series_key(plan))
+        series = None if found is None else found.dated_by(at)  # judged as known at ``at``, not on later reports
         for rule, judge in (
             (BEHIND_PLAN, rules.behind_plan),
             (IMPLAUSIBLE, rules.implausible),

@@ -1,7 +1,8 @@
 """The alert worker's weekly digest: ``GET /digest?week=2025-W38&format=html|md`` and what the Friday timer writes.
 
-The sources are the worker's own (its plans, its national view, the alerts of the partitions it owns), put in the
-JSON of ``/ranking``, ``/forecast`` and ``/alerts`` by ``shared.national`` and drawn by ``shared.digest``. The
+The sources are the worker's own (its plans and national view, with the alerts the readings dated by the digest's
+day fire), put in the JSON of ``/ranking``, ``/forecast`` and ``/alerts`` by ``shared.national`` and drawn by
+``shared.digest``. The
 dicts are made on the event loop (the view changes there); the charts are drawn in a thread (seconds of CPU).
 """
 
@@ -14,10 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.alerting import AlertState
 from shared.digest import IsoWeek, build_digest, next_digest_at, parse_week, render_html, render_markdown
+from shared.evaluation import Evaluator
 from shared.logs import get_logger
-from shared.national import NationalView, Query, forecasts, ranking_json, timeliness
+from shared.national import NationalView, Query, alerts_at, forecasts, ranking_json, timeliness
 from shared.plans import Plan
 from shared.vntime import VN_TZ
 
@@ -32,10 +33,11 @@ FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf
 
 
 def digest_sources(
-    plans: Iterable[Plan], view: NationalView, alerts: Iterable[AlertState], week: IsoWeek, margin: Decimal
+    plans: Iterable[Plan], view: NationalView, evaluator: Evaluator, week: IsoWeek, margin: Decimal
 ) -> dict[str, Any]:
-    """``build_digest``'s arguments for ``week`` from the worker's plans, national view and alerts, judged at the
-    end of the day before the week's Friday."""
+    """``build_digest``'s arguments for ``week`` from the worker's plans and national view, judged at the end of
+    the day before the week's Friday: its alerts are those the readings dated by then fire (every province's,
+    whichever replica owns it), not today's."""
     plan_list = list(plans)
     at = datetime.combine(week.judged_on, time.max, VN_TZ)
     reporting = []
@@ -58,7 +60,7 @@ def digest_sources(
         "week": week,
         "rankings": ranking_json(plan_list, view, Query(at=at), at)["rankings"],
         "forecasts": forecasts(plan_list, view, Query(at=at), at, margin)["forecasts"],
-        "alerts": [state.to_dict() for state in alerts],
+        "alerts": [state.to_dict() for state in alerts_at(plan_list, view, at, evaluator)],
         "timeliness": reporting,
         "curves": {(p.province_code, p.indicator, p.year, p.basis): p.milestones for p in plan_list},
     }
@@ -84,14 +86,14 @@ async def digest_page(web: Any, request: Any, stage: AlertStage, margin: Decimal
         week = parse_week(params["week"])
     except ValueError as exc:
         return web.json({"error": str(exc)}, status=400)
-    sources = digest_sources(stage.plans.values(), stage.national.view, stage.owned_alerts(), week, margin)
+    sources = digest_sources(stage.plans.values(), stage.national.view, stage.evaluator, week, margin)
     body = await asyncio.to_thread(render, sources, fmt)
     return web.text(body, content_type=FORMATS[fmt].split(";")[0])
 
 
 async def write_digest(stage: AlertStage, week: IsoWeek, directory: Path, margin: Decimal) -> list[Path]:
     """Write ``week``'s digest to ``directory`` as ``tiendo-digest-<week>.html`` and ``.md``; the paths."""
-    sources = digest_sources(stage.plans.values(), stage.national.view, stage.owned_alerts(), week, margin)
+    sources = digest_sources(stage.plans.values(), stage.national.view, stage.evaluator, week, margin)
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     written = []
     for fmt in FORMATS:

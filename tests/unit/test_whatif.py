@@ -87,3 +87,22 @@ def test_escalation_with_a_target_raised_further() -> None:
         o for o in what_if([replace(hai_phong, target=30000 * BN)], series, alerts, AT) if o.rule == BEHIND_PLAN
     ]
     assert (outcome.before, outcome.after, outcome.verdict) == ("warning", "critical", "escalates")
+
+
+def test_a_day_before_the_latest_report_is_judged_on_the_reports_dated_by_then() -> None:
+    """Hải Dương behind on 30 June (1,000 of 35 %), on plan on 31 August: judged at 15 July on its June figure, not
+    on the August one that did not exist then."""
+    hai_duong = plan("30", 6800)
+    june = datetime.combine(date(2024, 6, 30), time.max, VN_TZ)
+    series = SeriesFigures(
+        "unit", hai_duong.province_uid, "30", hai_duong.indicator, 2024,
+        {2: 1000 * BN, 3: 3600 * BN}, READING, {2: june, 3: READING},
+    )  # fmt: skip
+    july = datetime.combine(date(2024, 7, 15), time.max, VN_TZ)
+    [then] = [o for o in what_if([hai_duong], {plan_series_key(hai_duong): series}, {}, july) if o.rule == BEHIND_PLAN]
+    assert (then.after, then.verdict) == ("critical", "fires") and "on 30 June" in then.summary
+    [now] = [o for o in what_if([hai_duong], {plan_series_key(hai_duong): series}, {}, AT) if o.rule == BEHIND_PLAN]
+    assert (now.after, now.verdict) == (None, "quiet")
+    early = datetime.combine(date(2024, 6, 1), time.max, VN_TZ)
+    [silent] = [o for o in what_if([hai_duong], {plan_series_key(hai_duong): series}, {}, early) if o.rule == NO_REPORT]
+    assert silent.verdict == "fires"  # no figure dated by 1 June, the first due by 5 February
