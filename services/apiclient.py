@@ -1,4 +1,4 @@
-"""Asking a tiendo worker's HTTP API from the command line: ``GET`` a JSON list, every failure one line."""
+"""Asking a tiendo worker's HTTP API from the command line: ``GET`` a body or a JSON list, every failure one line."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ class ApiError(Exception):
         self.refused = refused
 
 
-def get_list(url: str, path: str, params: dict[str, object], key: str, *, worker: str, timeout: float) -> list[Any]:
-    """``GET <url><path>?params`` (None values left out): the body's ``key`` list, or ApiError naming what went
-    wrong (the worker's own message, an unreachable ``worker``, an answer that is not that worker's)."""
+def get_body(url: str, path: str, params: dict[str, object], *, worker: str, timeout: float) -> bytes:
+    """``GET <url><path>?params`` (None values left out): the body, or ApiError naming what went wrong (the
+    worker's own message, an unreachable ``worker``)."""
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise ApiError(f"--url: {url!r} is not an http:// or https:// address")
@@ -28,7 +28,8 @@ def get_list(url: str, path: str, params: dict[str, object], key: str, *, worker
     target = f"{base}{path}" + (f"?{query}" if query else "")
     try:
         with urllib.request.urlopen(target, timeout=timeout) as resp:  # noqa: S310 - scheme checked above
-            body = orjson.loads(resp.read())
+            body: bytes = resp.read()
+            return body
     except urllib.error.HTTPError as exc:
         raw = exc.read()
         try:
@@ -39,9 +40,18 @@ def get_list(url: str, path: str, params: dict[str, object], key: str, *, worker
     except (urllib.error.URLError, OSError) as exc:  # refused, unknown host, timed out
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         raise ApiError(f"the {worker} worker is not reachable at {base} ({reason})") from None
+
+
+def get_list(url: str, path: str, params: dict[str, object], key: str, *, worker: str, timeout: float) -> list[Any]:
+    """``GET <url><path>?params``: the JSON body's ``key`` list, or ApiError naming what went wrong (as
+    :func:`get_body`, or an answer that is not that worker's)."""
+    raw = get_body(url, path, params, worker=worker, timeout=timeout)
+    where = f"{url.rstrip('/')}{path}"
+    try:
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ApiError(f"{target} did not answer JSON: is {base} the {worker} worker?") from None
+        raise ApiError(f"{where} did not answer JSON: is {url.rstrip('/')} the {worker} worker?") from None
     found = body.get(key) if isinstance(body, dict) else None
     if not isinstance(found, list):
-        raise ApiError(f"{target} answered without a {key!r} list: is {base} the {worker} worker?")
+        raise ApiError(f"{where} answered without a {key!r} list: is {url.rstrip('/')} the {worker} worker?")
     return found

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from services.apiclient import ApiError, get_list
+from services.apiclient import ApiError, get_body, get_list
 from services.cli.options import CliError
 from shared.alerting import format_amount
 
@@ -130,29 +130,26 @@ def print_rankings(rankings: list[dict[str, Any]]) -> None:
 
 
 def write_digest(url: str, week_text: str, out: Path, formats: list[str]) -> list[Path]:
-    """Build the digest of a week from the alert worker's ranking, forecasts and alerts (as judged at the end of
-    the day before the week's Friday) and write it as ``tiendo-digest-<week>.<html|md>`` in ``out``."""
-    from shared.digest import DigestInputError, build_digest, parse_week, render_html, render_markdown  # noqa: PLC0415
+    """The alert worker's digest of a week (``GET /digest``: judged at the end of the day before the week's
+    Friday, every province's alerts as the readings dated by then fire them), written as
+    ``tiendo-digest-<week>.<html|md>`` in ``out``."""
+    from shared.digest import parse_week  # noqa: PLC0415
 
     try:
         week = parse_week(week_text)
     except ValueError as exc:
         raise CliError(f"--week: {exc}") from None
-    params: dict[str, object] = {"at": week.judged_on.isoformat()}
-    rankings = fetch(url, "/ranking", params, "rankings")
-    forecasts = fetch(url, "/forecast", params, "forecasts")
-    alerts = fetch(url, "/alerts", {}, "alerts")
-    try:
-        digest = build_digest(week, rankings, forecasts, alerts)
-    except DigestInputError as exc:
-        raise CliError(f"the alert worker's answer is not a digest's sources: {exc}") from None
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for fmt in formats:
-            path = out / week.file_name(fmt)
-            path.write_text(render_html(digest) if fmt == "html" else render_markdown(digest), encoding="utf-8")
-            written.append(path)
-    except OSError as exc:
-        raise CliError(f"--out: cannot write the digest in {out} ({exc.strerror or exc})") from None
+    written = []
+    for fmt in formats:
+        try:
+            body = get_body(url, "/digest", {"week": week.label, "format": fmt}, worker="alert", timeout=120)
+        except ApiError as exc:
+            raise CliError(str(exc)) from None
+        path = out / week.file_name(fmt)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+        except OSError as exc:
+            raise CliError(f"--out: cannot write the digest in {out} ({exc.strerror or exc})") from None
+        written.append(path)
     return written

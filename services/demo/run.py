@@ -25,6 +25,8 @@ from rich.live import Live
 from rich.table import Table
 
 from services.alert.plans import publish_plans
+from services.cli import alertapi
+from services.cli.options import CliError
 from services.demo.replay import Timed, replay, timeline
 from services.demo.stack import alertmanager, get_json, get_text, prometheus, worker
 from services.localkafka import BrokerError, LocalBroker
@@ -290,10 +292,12 @@ def summary(demo: Demo, console: Console) -> None:
         f"dead-lettered {int(s.rejected):,}; firing alerts {len(s.alerts or [])}"
     )
     digests: list[Path] = []
-    with contextlib.suppress(OSError, ValueError, KeyError):
+    try:
         ranking = get_json(demo.url("alert", "/ranking"))
         console.print(national_tables(ranking, get_json(demo.url("alert", "/forecast"))))
         digests = write_digest(demo, IsoWeek.of(date.fromisoformat(ranking["at"])))
+    except (OSError, ValueError, KeyError, CliError) as exc:
+        console.print(f"[yellow]the national view and the digest are not available: {exc}[/]")
     where = Table(title="Where to look", title_justify="left", show_header=False)
     where.add_row("totals API", demo.url("aggregate", "/totals?province=Bac%20Giang&year=2024"))
     where.add_row("alerts", demo.url("alert", "/alerts"))
@@ -311,15 +315,9 @@ def summary(demo: Demo, console: Console) -> None:
 
 
 def write_digest(demo: Demo, week: IsoWeek) -> list[Path]:
-    """The alert worker's digest of the sample year's last week (GET /digest), written as HTML and Markdown."""
-    folder = demo.o.home / "digests"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in ("html", "md"):
-        path = folder / week.file_name(fmt)
-        path.write_text(get_text(demo.url("alert", f"/digest?week={week.label}&format={fmt}"), timeout=120))
-        paths.append(path)
-    return paths
+    """The alert worker's digest of the sample year's last week, written as HTML and Markdown (as ``tiendo
+    digest`` writes it)."""
+    return alertapi.write_digest(demo.url("alert", ""), week.label, demo.o.home / "digests", ["html", "md"])
 
 
 def national_tables(ranking: dict, forecasts: dict) -> Table:
