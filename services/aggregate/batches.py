@@ -132,12 +132,13 @@ class AggregateStage:
     async def _process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> Committed:
         messages: list[IndicatorUpdate | Retraction] = []
         partition_of: dict[str, int] = {}  # series key → partition (all of a current province's units share one)
+        undecodable = 0
         for record in records:
             try:
                 message = decode_message(record.value)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.error("undecodable_update", partition=record.partition, offset=record.offset, error=str(exc))
-                self.metrics.updates.labels("rejected").inc()
+                undecodable += 1
                 continue
             messages.append(message)
             partition_of[message.series] = record.partition
@@ -153,6 +154,7 @@ class AggregateStage:
 
         def committed() -> None:
             save()
+            self.metrics.updates.labels("rejected").inc(undecodable)
             self.metrics.observe_batch(result)
             self.metrics.observe_current(sorted((t for _, t in current), key=lambda t: (t.year, t.quarter)))
             self.metrics.keys.set(self.store.keys)

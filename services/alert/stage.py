@@ -44,6 +44,7 @@ from shared.alerting import (
     needs_resend,
     to_alertmanager,
 )
+from shared.batchworker import Committed
 from shared.contracts import View, figures_key
 from shared.evaluation import Evaluator, SeriesFigures, freshest, plan_alert_key, plan_series_key, province_of
 from shared.faustapp import Outputs
@@ -197,9 +198,16 @@ class AlertStage:
     def close(self) -> None:
         """Nothing to release (the plans follower stops with its task)."""
 
-    async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
-        """Fold the batch's totals into the figures, judge the changed series' plans, write everything."""
+    async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> Committed:
+        """Fold the batch's totals into the figures, judge the changed series' plans, write everything; the totals
+        are counted once the batch is committed."""
         changes = Changes()
+        outcomes: Counter[str] = Counter()
+
+        def committed() -> None:
+            for outcome, n in outcomes.items():
+                self.metrics.totals.labels(outcome).inc(n)
+
         for record in records:
             if record.value is None or record.partition not in self.parts:
                 continue
@@ -208,25 +216,26 @@ class AlertStage:
                 view, unit, indicator, year = total["view"], total["unit"], total["indicator"], int(total["year"])
                 if series_partition(total["current_code"], indicator, self.partitions) != record.partition:
                     log.warning("total_misrouted", key=record.key, partition=record.partition)  # a stale copy
-                    self.metrics.totals.labels("misrouted").inc()
+                    outcomes["misrouted"] += 1
                     continue
                 if not judged(view, year):
-                    self.metrics.totals.labels("unused").inc()
+                    outcomes["unused"] += 1
                     continue
                 key = figures_key(view, unit, indicator, year)
                 where = (record.partition, key)
                 previous = changes.figures.get(where) or _copy(self.parts[record.partition].figures.get(key))
                 changes.figures[where] = SeriesFigures.from_total(total, previous)
-                self.metrics.totals.labels("applied").inc()
+                outcomes["applied"] += 1
             except (ValueError, KeyError, TypeError, ArithmeticError):  # one bad total must not stop the stream
                 log.exception("bad_total", key=record.key, partition=record.partition)
-                self.metrics.totals.labels("rejected").inc()
+                outcomes["rejected"] += 1
         if not changes.figures:
-            return
+            return committed
         at = self.now(changes.figures.values())
         if at is not None:
             self._judge_series(set(changes.figures), at, changes)
         await self._write(changes, producer)
+        return committed
 
     # --- the other changes: plans, timer, delivery (each under the lock) ----------------------------------------
 

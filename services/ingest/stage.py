@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from services.ingest.metrics import IngestMetrics
+from shared.batchworker import Committed
 from shared.compacted import CompactedMap
 from shared.deadletter import DeadLetter
 from shared.kafkaclients import Message, send_all
@@ -78,7 +79,9 @@ class IngestStage:
         raw = self.seen.get(identity.encode())
         return None if raw is None else decode_seen(raw)[2]
 
-    async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> None:
+    async def process(self, records: list[ConsumerRecord], producer: AIOKafkaProducer) -> Committed:
+        """Triage the batch, send its updates, retractions and dead letters, remember its ids; counted once it is
+        committed (a batch whose transaction does not commit is read and counted again)."""
         now = datetime.now(UTC)
         raws = [raw_event(r) for r in records]
         result = triage(raws, self._revision)
@@ -108,7 +111,6 @@ class IngestStage:
             for identity, (revision, index) in result.remember.items()
         }
         await self.seen.write(producer, remembered)
-        self.metrics.observe_batch(result)
         log.debug(
             "batch",
             events=len(records),
@@ -117,6 +119,7 @@ class IngestStage:
             duplicates=len(result.duplicates),
             rejected=len(result.rejected),
         )
+        return lambda: self.metrics.observe_batch(result)
 
     async def expire(self, producer: AIOKafkaProducer) -> None:
         """Forget event ids not seen for ``retention_days`` so the dedupe state stays bounded."""

@@ -165,7 +165,9 @@ async def test_a_batch_of_totals_fires_and_writes_history_then_state_to_the_seri
 
     # Lạng Sơn 31% of 4,500 bn on 15 September (critical); Bắc Giang on plan.
     batch = totals(total(LANG_SON, 3, "1395", "2024-09-15"), total(BAC_GIANG, 3, "3500", "2024-09-15"))
-    await stage.process(batch, producer)  # type: ignore[arg-type]
+    committed = await stage.process(batch, producer)  # type: ignore[arg-type]
+    assert 'tiendo_alert_totals_total{outcome="applied"} 0.0' in generate_latest(registry_).decode()
+    committed()  # counted once the batch worker has committed the batch
     assert producer.history() == [("fired", LANG_SON)]
     topics = [t for t, *_ in producer.sent]
     assert topics.index("alerts") < topics.index("state"), "history first, then the state"
@@ -265,7 +267,8 @@ async def test_a_total_in_another_partition_than_its_series_is_ignored(plan_file
     stage, registry_ = make_stage(plan_file, producer)
     await stage.on_assigned({0, 1, 2, 3})
     wrong = (partition_of(LANG_SON) + 1) % 4
-    await stage.process(totals(total(LANG_SON, 3, "1395", "2024-09-15"), partition=wrong), producer)  # type: ignore[arg-type]
+    batch = totals(total(LANG_SON, 3, "1395", "2024-09-15"), partition=wrong)
+    (await stage.process(batch, producer))()  # type: ignore[arg-type]
     assert producer.sent == [] and all(not part.figures for part in stage.parts.values())
     text = generate_latest(registry_).decode()
     assert metric_sum(text, "tiendo_alert_totals_total", {"outcome": "misrouted"}) == 1
