@@ -46,12 +46,12 @@ def get_list(url: str, path: str, params: dict[str, object], key: str, *, worker
     """``GET <url><path>?params``: the JSON body's ``key`` list, or ApiError naming what went wrong (as
     :func:`get_body`, or an answer that is not that worker's)."""
     raw = get_body(url, path, params, worker=worker, timeout=timeout)
-    where = f"{url.rstrip('/')}{path}"
+    base = url.rstrip("/")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ApiError(f"{where} did not answer JSON: is {url.rstrip('/')} the {worker} worker?") from None
+        raise ApiError(f"{base}{path} did not answer JSON: is {base} the {worker} worker?") from None
     found = body.get(key) if isinstance(body, dict) else None
     if not isinstance(found, list):
-        raise ApiError(f"{where} answered without a {key!r} list: is {url.rstrip('/')} the {worker} worker?")
+        raise ApiError(f"{base}{path} answered without a {key!r} list: is {base} the {worker} worker?")
     return found

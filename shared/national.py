@@ -198,7 +198,7 @@ def plan_forecast(plan: Plan, view: NationalView, at: datetime) -> Forecast | No
     return forecast(plan, readings, previous_shape=previous_shape(plan, view), at=readings[-1][0])
 
 
-def figures_of(history: SeriesHistory, reading: Reading) -> SeriesFigures:
+def _figures_of(history: SeriesHistory, reading: Reading) -> SeriesFigures:
     """The series' figures as the alert rules take them, holding one reading (its quarter: Q4+ for January of the
     next year)."""
     as_of, ytd = reading
@@ -215,7 +215,7 @@ def alerts_at(plans: Iterable[Plan], view: NationalView, at: datetime, evaluator
     implausible figure, no report) and stale feeds: what a digest of a past week lists, rather than the alerts
     firing today."""
     firing = [state for plan in plans for state in _plan_alerts_at(plan, view, at, evaluator)]
-    latest = [figures_of(h, r) for h in view.series() if h.view == View.UNIT and (r := h.latest(at)) is not None]
+    latest = [_figures_of(h, r) for h in view.series() if h.view == View.UNIT and (r := h.latest(at)) is not None]
     for figures in freshest(latest):  # stale feeds: judged on the last reading dated by then
         transition = evaluator.staleness(figures, None, at)
         if transition is not None and transition.state.status == "firing":
@@ -230,7 +230,7 @@ def _plan_alerts_at(plan: Plan, view: NationalView, at: datetime, evaluator: Eva
     history = view.get(key)
     steps: list[tuple[SeriesFigures | None, datetime]] = []
     if history is not None:
-        steps = [(figures_of(history, reading), reading[0]) for reading in history.readings(at)]
+        steps = [(_figures_of(history, reading), reading[0]) for reading in history.readings(at)]
     steps.append((steps[-1][0] if steps else None, at))
     behind = implausible = no_report = None
     for figures, when in steps:
@@ -239,11 +239,7 @@ def _plan_alerts_at(plan: Plan, view: NationalView, at: datetime, evaluator: Eva
         no_report = _moved(no_report, evaluator.no_report(plan, figures, no_report, when))
     # The shortfall on the last reading's forecast only (a forecast costs milliseconds: one per plan, not one per
     # reading), so without its hysteresis: as the forecasts' own ``shortfall`` flag.
-    figures = steps[-1][0]
-    fc = None
-    if figures is not None and figures.last_as_of is not None:
-        readings = view.readings(key, figures.last_as_of)
-        fc = forecast(plan, readings, previous_shape=previous_shape(plan, view), at=figures.last_as_of)
+    fc = plan_forecast(plan, view, at)
     paged = behind is not None and behind.status == "firing"
     short = _moved(None, evaluator.forecast_shortfall(plan, fc, None, at, behind=paged))
     states = (behind, short, implausible, no_report)

@@ -2,8 +2,8 @@
 
 The sources are the worker's own (its plans and national view, with the alerts the readings dated by the digest's
 day fire), put in the JSON of ``/ranking``, ``/forecast`` and ``/alerts`` by ``shared.national`` and drawn by
-``shared.digest``. The
-dicts are made on the event loop (the view changes there); the charts are drawn in a thread (seconds of CPU).
+``shared.digest``. The dicts are made on the event loop (the view changes there); the charts are drawn in a thread
+(seconds of CPU).
 """
 
 from __future__ import annotations

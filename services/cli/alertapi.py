@@ -139,7 +139,7 @@ def write_digest(url: str, week_text: str, out: Path, formats: list[str]) -> lis
         week = parse_week(week_text)
     except ValueError as exc:
         raise CliError(f"--week: {exc}") from None
-    written = []
+    written: list[Path] = []
     for fmt in formats:
         try:
             body = get_body(url, "/digest", {"week": week.label, "format": fmt}, worker="alert", timeout=120)
@@ -147,7 +147,8 @@ def write_digest(url: str, week_text: str, out: Path, formats: list[str]) -> lis
             raise CliError(str(exc)) from None
         path = out / week.file_name(fmt)
         try:
-            out.mkdir(parents=True, exist_ok=True)
+            if not written:
+                out.mkdir(parents=True, exist_ok=True)
             path.write_bytes(body)
         except OSError as exc:
             raise CliError(f"--out: cannot write the digest in {out} ({exc.strerror or exc})") from None
