@@ -797,9 +797,11 @@ def pipeline_health() -> dict:
             8,
             timeseries(
                 "State size (keys)",
-                "Event ids in the ingest dedupe state and series in the aggregate state (RocksDB, changelogged).",
+                "Event ids in the ingest dedupe state (with its limit: new ids beyond it are dead-lettered) and series "
+                "in the aggregate state (RocksDB, changelogged).",
                 [
                     target("tiendo_ingest_dedupe_keys", "ingest dedupe ids {{instance}}", ref="A"),
+                    target("max(tiendo_ingest_dedupe_max_keys)", "ingest dedupe limit", ref="C"),
                     target("tiendo_aggregate_state_keys", "aggregate series {{instance}}", ref="B"),
                 ],
                 min_value=0,

@@ -39,8 +39,9 @@ Exactly once, corrections and the memory bound
     at most the events of one indicator of one province in one year (a weekly feed sends about 52). It
     is further capped at ``MAX_IDENTITIES`` (5,000, about 14 a day), chosen so the serialised state
     (≈ 100 bytes per identity) stays below Kafka's default 1 MB message limit of the table changelog.
-    A *new* identity arriving when a series is full is refused (``Outcome.OVERFLOW``, to be counted as
-    a metric): forgetting an identity instead could count a redelivery or a correction twice.
+    A *new* identity arriving when a series is full is refused (``Outcome.OVERFLOW``, counted and
+    dead-lettered as ``series_full``): forgetting an identity instead could count a redelivery or a
+    correction twice.
     Corrections and duplicates of remembered identities keep working on a full series.
 
 Snapshot bookkeeping
@@ -596,6 +597,8 @@ class BatchResult:
     """Updates that cannot be applied (unknown indicator, quarter outside 1-5, non-finite value), with why."""
     implausible: list[tuple[IndicatorUpdate, str]] = field(default_factory=list)
     """Readings refused as likely misread (``Outcome.IMPLAUSIBLE``), with why: to be dead-lettered."""
+    overflow: list[tuple[IndicatorUpdate, str]] = field(default_factory=list)
+    """New identities refused by a full series (``Outcome.OVERFLOW``), with why: to be dead-lettered."""
 
 
 def apply_batch(
@@ -630,6 +633,8 @@ def apply_batch(
                 result.implausible.append((message, why))
             else:
                 outcome = state.apply(message)
+                if outcome is Outcome.OVERFLOW:
+                    result.overflow.append((message, _FULL))
         except ValueError as exc:
             if isinstance(message, IndicatorUpdate):
                 result.rejected.append((message, str(exc)))
@@ -648,6 +653,10 @@ def apply_batch(
 
 
 _CHANGES: Final = frozenset({Outcome.APPLIED, Outcome.CORRECTION, Outcome.RETRACTED})
+_FULL: Final = (
+    f"the series already remembers {MAX_IDENTITIES:,} event identities this year, so a new one cannot be counted "
+    "without risking a double count: the feed probably sends each re-send under a new event_id"
+)
 
 
 def rollup(totals: Iterable[QuarterTotal], current_code: str) -> list[QuarterTotal]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Final
 
 from shared.events import (
     DecodeError,
@@ -64,6 +65,14 @@ class Reason(StrEnum):
     """A year-to-date figure for a former province that is now only part of a merged one."""
     IMPLAUSIBLE_VALUE = "implausible_value"
     """A reading the aggregate worker finds implausible against the series (set there, not by ``normalise``)."""
+    DEDUPE_FULL = "dedupe_full"
+    """A new event id while ingest's dedupe state holds its limit of ids (set by ``triage``): replayable."""
+    SERIES_FULL = "series_full"
+    """A new event identity for a series that already remembers its limit (set by the aggregate worker)."""
+
+
+AFTER_INGEST: Final = frozenset({Reason.IMPLAUSIBLE_VALUE, Reason.SERIES_FULL})
+"""Reasons the aggregate worker sets on updates ingest accepted: replaying them to their feed would be a duplicate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +231,14 @@ def _value(raw: int | float | str, unit_text: str, indicator: Indicator) -> Deci
     return value
 
 
+_DEDUPE_FULL: Final = Rejection(
+    Reason.DEDUPE_FULL,
+    "the dedupe state holds its limit of event ids (TIENDO_DEDUPE_MAX_IDS), so a redelivery of this new one could "
+    "not be recognised; replay it (tiendo dlq replay --reason dedupe_full) once expired ids make room or the "
+    "limit is raised",
+)
+
+
 class Seen(StrEnum):
     """What the dedupe state says about an update."""
 
@@ -257,9 +274,12 @@ class Triage:
     remember: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-def triage(batch: Sequence[RawEvent], seen_revision: Callable[[str], int | None]) -> Triage:
-    """Normalise and deduplicate a batch in order; ``seen_revision`` looks an identity up in the dedupe state."""
+def triage(batch: Sequence[RawEvent], seen_revision: Callable[[str], int | None], *, room: int) -> Triage:
+    """Normalise and deduplicate a batch in order; ``seen_revision`` looks an identity up in the dedupe state,
+    which can remember ``room`` more identities. A new identity beyond that is dead-lettered (``DEDUPE_FULL``):
+    accepting it unremembered would let its redelivery count twice."""
     out = Triage()
+    new = 0
     for index, raw in enumerate(batch):
         try:
             update = normalise(raw.value, raw.origin, raw.received_at)
@@ -272,6 +292,11 @@ def triage(batch: Sequence[RawEvent], seen_revision: Callable[[str], int | None]
         if seen is Seen.DUPLICATE:
             out.duplicates.append(index)
             continue
+        if seen is Seen.NEW:
+            if new >= room:
+                out.rejected.append((index, _DEDUPE_FULL))
+                continue
+            new += 1
         out.accepted.append((index, update, seen))
         out.remember[identity] = (update.revision, index)
     return out

@@ -43,7 +43,7 @@ class Ingested:
 def ingest_one(raw: RawEvent, key: bytes | None, seen: Callable[[str], list[Any] | None]) -> Ingested:
     """The ingest worker's work on one event, with its dedupe state read through ``seen`` (identity →
     ``[revision, routing]`` or None)."""
-    result = triage([raw], lambda identity: None if (found := seen(identity)) is None else int(found[0]))
+    result = triage([raw], lambda identity: None if (found := seen(identity)) is None else int(found[0]), room=1)
     out = Ingested()
     for _, update, _ in result.accepted:
         out.updates.append(update)

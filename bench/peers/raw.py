@@ -54,7 +54,7 @@ async def single(config: dict[str, Any]) -> None:
                 continue
             records = [r for rs in batches.values() for r in rs]
             raws = raw_ingest.raw_events(records)
-            triaged = triage(raws, seen.get)
+            triaged = triage(raws, seen.get, room=len(raws))  # no limit: every event may be new
             result = apply_batch(states, [u for _, u, _ in triaged.accepted], lambda _key: None)
             messages = [(totals_topic, k, v) for k, v in raw_aggregate.totals_messages(result, states.get)]
             messages += raw_ingest.dead_letters([r.key for r in records], raws, triaged, dlq_topic, datetime.now(UTC))

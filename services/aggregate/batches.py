@@ -2,7 +2,7 @@
 keeps them safe; the states of assigned partitions recovered from the changelog.
 
 Order of writes, each acknowledged before the next: (1) every changed quarter total to ``indicator.totals`` and
-every reading refused as implausible to ``indicator.dlq``,
+every update refused (implausible, series full) to ``indicator.dlq``,
 (2) every changed series state to its changelog partition; the batch worker then commits the input offsets (exactly
 once: (1), (2) and the offsets in one transaction per partition), and only then (3) are the states and the changelog
 checkpoint written to RocksDB, so RocksDB never holds a state an aborted transaction wrote. A crash anywhere replays
@@ -63,10 +63,11 @@ class Topics:
     dlq: str
 
 
-def implausible_letter(update: IndicatorUpdate, why: str) -> DeadLetter:
-    """The dead letter of a reading refused as implausible: the normalised update, traced to its feed message."""
+def refused_letter(reason: Reason, update: IndicatorUpdate, why: str) -> DeadLetter:
+    """The dead letter of an update the aggregate refused (implausible, series full): the normalised update, traced
+    to its feed message."""
     return DeadLetter.bounded(
-        Reason.IMPLAUSIBLE_VALUE,
+        reason,
         why,
         update.origin,
         key=update.key,
@@ -148,6 +149,9 @@ class AggregateStage:
             log.error("update_rejected", event_id=update.event_id, publisher=update.publisher, error=why)
         for update, why in result.implausible:
             log.warning("update_implausible", event_id=update.event_id, publisher=update.publisher, error=why)
+        if result.overflow:  # a flood when it happens: one line per batch
+            series = sorted({update.series for update, _ in result.overflow})
+            log.error("series_full", updates=len(result.overflow), series=series[:5], more_series=len(series[5:]))
         current = self._current_totals(result, partition_of, states)
         await self._publish_totals(result, current, partition_of, producer)
         save = await self._save(result, partition_of, producer)
@@ -192,7 +196,8 @@ class AggregateStage:
             (partition_of[key], *total_message(View.UNIT, result.changed[key].quarter_total(q))) for key, q in changed
         ]
         totals += [(partition, *total_message(View.CURRENT, total)) for partition, total in current]
-        letters = [implausible_letter(update, why) for update, why in result.implausible]
+        letters = [refused_letter(Reason.IMPLAUSIBLE_VALUE, update, why) for update, why in result.implausible]
+        letters += [refused_letter(Reason.SERIES_FULL, update, why) for update, why in result.overflow]
         await send_all(
             producer,
             [

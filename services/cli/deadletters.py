@@ -21,7 +21,7 @@ from services.cli.options import CliError
 from shared import kafkaclients
 from shared.config import KafkaSettings
 from shared.deadletter import DeadLetter
-from shared.normalise import Reason
+from shared.normalise import AFTER_INGEST, Reason
 from shared.reading import TopicStalledError, iter_to_end
 from shared.topics import DLQ
 
@@ -62,14 +62,15 @@ def replay(reason: list[str] | None, topic_filter: str | None, dry_run: bool, bo
     topic = settings.topic(DLQ.name)
     # (source topic, key, value) → source partition; one replay per distinct original, in dead-letter order.
     originals: dict[tuple[str, bytes | None, bytes], int] = {}
-    counts = {"records": 0, "matching": 0, "partitions": 0, "null": 0, "omitted": 0, "implausible": 0}
+    counts = {"records": 0, "matching": 0, "partitions": 0, "null": 0, "omitted": 0}
+    counts |= dict.fromkeys(AFTER_INGEST, 0)
 
     def visit(_: ConsumerRecord, letter: DeadLetter) -> None:
         if not keep(letter):
             return
         counts["matching"] += 1
-        if letter.reason == Reason.IMPLAUSIBLE_VALUE:
-            counts["implausible"] += 1
+        if letter.reason in AFTER_INGEST:
+            counts[letter.reason] += 1
             return
         if letter.value is None:
             # A null message can never become a valid event; an original left out of its letter (too large)
@@ -91,16 +92,22 @@ def replay(reason: list[str] | None, topic_filter: str | None, dry_run: bool, bo
         typer.echo(f"{source}  {_events(n)} {status}")
     done = sum(n for source, n in per_topic.items() if source not in missing)
     extra = []
-    skipped = counts["null"] + counts["omitted"] + counts["implausible"]
+    skipped = counts["null"] + counts["omitted"] + sum(counts[r] for r in AFTER_INGEST)
     if counts["matching"] - skipped > len(originals):
         extra.append(f"{counts['matching'] - skipped - len(originals)} identical letters replayed once")
     if counts["null"]:
         extra.append(f"{counts['null']} letters of null messages skipped")
     if counts["omitted"]:
         extra.append(f"{counts['omitted']} letters skipped: their originals (over 64 KiB) stay at their origin")
-    if counts["implausible"]:
+    if counts[Reason.IMPLAUSIBLE_VALUE]:
         extra.append(
-            f"{counts['implausible']} implausible readings skipped: the office re-sends them with a higher revision"
+            f"{counts[Reason.IMPLAUSIBLE_VALUE]} implausible readings skipped: the office re-sends them with a higher "
+            "revision"
+        )
+    if counts[Reason.SERIES_FULL]:
+        extra.append(
+            f"{counts[Reason.SERIES_FULL]} updates of full series skipped: ingest accepted them, so they would be "
+            "duplicates (docs/runbook.md#tiendostatefull)"
         )
     typer.echo(
         f"{_events(done)} {verb} from {counts['matching']} matching dead letters in {topic}"

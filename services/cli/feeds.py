@@ -82,9 +82,10 @@ def dlq_replay(
 
     Use it after fixing what rejected them (a province alias, a unit spelling...). Safe to repeat: identical
     letters are replayed once per run, events the ingest worker already accepted are dropped as duplicates by its
-    dedupe state, and events still bad are dead-lettered again (a new letter with a new offset). Readings the
-    aggregate worker refused as implausible are not replayed: ingest accepted them, so the same revision would be a
-    duplicate; the office re-sends a corrected revision, or one with "confirmed": true.
+    dedupe state, and events still bad are dead-lettered again (a new letter with a new offset). Updates the
+    aggregate worker refused (implausible, series full) are not replayed: ingest accepted them, so the same
+    revision would be a duplicate; for an implausible reading the office re-sends a corrected revision, or one with
+    "confirmed": true.
     """
     from services.cli import deadletters  # noqa: PLC0415 - Kafka and rich load when a command runs
 

@@ -34,6 +34,7 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         updates_topic=settings.topic(UPDATES.name),
         dlq_topic=settings.topic(DLQ.name),
         retention_days=settings.dedupe_retention_days,
+        max_ids=settings.dedupe_max_ids,
     )
     feeds = f"(?:{settings.topic_pattern})$"
     worker = BatchWorker(

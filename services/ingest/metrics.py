@@ -40,6 +40,11 @@ class IngestMetrics:
             registry=registry,
         )
         self.dedupe_keys = Gauge("tiendo_ingest_dedupe_keys", "Event ids held in the dedupe state.", registry=registry)
+        self.dedupe_max_keys = Gauge(
+            "tiendo_ingest_dedupe_max_keys",
+            "Most event ids the dedupe state remembers (TIENDO_DEDUPE_MAX_IDS); new ids beyond are dead-lettered.",
+            registry=registry,
+        )
         for outcome in ("accepted", "duplicate", "rejected"):
             self.events.labels(outcome)
         for reason in Reason:

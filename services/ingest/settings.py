@@ -16,6 +16,12 @@ class IngestSettings(WorkerSettings):
     dedupe_retention_days: int = Field(
         400, ge=1, description="How long an event id is remembered for deduplication (days since last seen)."
     )
+    dedupe_max_ids: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most event ids the dedupe state remembers (about 200 bytes of memory each); a new id beyond "
+        "it is dead-lettered as dedupe_full, to replay once expired ids make room.",
+    )
 
     @field_validator("topic_pattern")
     @classmethod

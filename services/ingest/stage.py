@@ -48,17 +48,29 @@ class IngestStage:
     """Feed batches → ``indicator.updates`` and ``indicator.dlq``; the dedupe state in a compacted topic."""
 
     def __init__(
-        self, seen: CompactedMap, metrics: IngestMetrics, *, updates_topic: str, dlq_topic: str, retention_days: int
+        self,
+        seen: CompactedMap,
+        metrics: IngestMetrics,
+        *,
+        updates_topic: str,
+        dlq_topic: str,
+        retention_days: int,
+        max_ids: int,
     ) -> None:
         # Event ids already published (identity → highest revision, day last seen, routing), bounded by
-        # ``retention_days``: expired ids are deleted with tombstones, which compaction removes.
+        # ``retention_days`` (expired ids are deleted with tombstones, which compaction removes) and by ``max_ids``
+        # (a new id beyond it is dead-lettered as ``dedupe_full``, never accepted unremembered).
         self.seen, self.metrics = seen, metrics
         self.updates_topic, self.dlq_topic, self.retention_days = updates_topic, dlq_topic, retention_days
+        self.max_ids = max_ids
+        metrics.dedupe_max_keys.set(max_ids)
 
     async def start(self) -> None:
         loaded = await self.seen.load()  # the whole dedupe state, before any feed message is read
         self.metrics.dedupe_keys.set(loaded)
-        log.info("dedupe_loaded", keys=loaded)
+        log.info("dedupe_loaded", keys=loaded, max_ids=self.max_ids)
+        if loaded >= self.max_ids:  # a lowered limit forgets nothing: new ids wait until expiry makes room
+            log.warning("dedupe_full", keys=loaded, max_ids=self.max_ids)
 
     async def on_assigned(self, partitions: set[int]) -> None:
         """The dedupe state read again (it covers every feed): what other replicas remembered for the feed
@@ -84,7 +96,7 @@ class IngestStage:
         committed (a batch whose transaction does not commit is read and counted again)."""
         now = datetime.now(UTC)
         raws = [raw_event(r) for r in records]
-        result = triage(raws, self._revision)
+        result = triage(raws, self._revision, room=max(self.max_ids - len(self.seen), 0))
         accepted = [u for _, u, _ in result.accepted]
         retractions = dict(moved_contributions(accepted, self._routing))
         outputs: list[Message] = []

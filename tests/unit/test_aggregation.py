@@ -389,6 +389,15 @@ def test_identity_cap_refuses_new_identities_but_keeps_corrections(monkeypatch: 
     assert state.quarter_total(1).value == 35
 
 
+def test_a_full_series_lists_its_refused_updates_to_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aggregation, "MAX_IDENTITIES", 1)
+    first, second = (upd("new_enterprises", 10, "2024-01-15", event_id=e) for e in ("n0", "n1"))
+    result = apply_batch({}, [first, second, first], lambda _: None)
+    assert result.counts[Outcome.OVERFLOW] == 1 and result.counts[Outcome.DUPLICATE] == 1
+    assert [(u.event_id, "double count" in why) for u, why in result.overflow] == [("n1", True)]
+    assert result.changed[first.series].quarter_total(1).value == 10, "nothing of the refused one counted"
+
+
 def test_quarter_total_round_trip_and_key() -> None:
     total = QuarterTotal(
         unit="24",

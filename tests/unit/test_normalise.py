@@ -275,8 +275,8 @@ BAD: dict[Reason, list[bytes | None]] = {
         ev(province="27", as_of="2025-09-30"),
     ],
 }
-#: Reasons other workers dead-letter with; ``normalise`` never gives them.
-NOT_FROM_NORMALISE = {Reason.IMPLAUSIBLE_VALUE}
+#: Reasons set around ``normalise`` (by ``triage`` or the aggregate worker); it never gives them.
+NOT_FROM_NORMALISE = {Reason.IMPLAUSIBLE_VALUE, Reason.DEDUPE_FULL, Reason.SERIES_FULL}
 
 
 def test_every_reason_has_cases() -> None:
@@ -382,11 +382,12 @@ class Lookup:
 
 
 A, B = "feed.bac-giang/a", "feed.bac-giang/b"
+ROOM = 1_000  # more new identities than any batch here
 
 
 def test_triage_new_events_are_accepted_and_remembered() -> None:
     lookup = Lookup()
-    out = triage(batch(ev(event_id="a"), ev(event_id="b", revision=2)), lookup)
+    out = triage(batch(ev(event_id="a"), ev(event_id="b", revision=2)), lookup, room=ROOM)
     assert [(i, u.event_id, s) for i, u, s in out.accepted] == [(0, "a", Seen.NEW), (1, "b", Seen.NEW)]
     assert out.remember == {A: (0, 0), B: (2, 1)}
     assert out.duplicates == [] and out.rejected == []
@@ -395,7 +396,7 @@ def test_triage_new_events_are_accepted_and_remembered() -> None:
 
 def test_triage_duplicate_within_a_batch() -> None:
     lookup = Lookup()
-    out = triage(batch(ev(event_id="a"), ev(event_id="a"), ev(event_id="a", value="5.000")), lookup)
+    out = triage(batch(ev(event_id="a"), ev(event_id="a"), ev(event_id="a", value="5.000")), lookup, room=ROOM)
     assert [i for i, _, _ in out.accepted] == [0]
     assert out.duplicates == [1, 2], "same revision: a duplicate even if the value differs"
     assert out.remember == {A: (0, 0)}
@@ -403,14 +404,16 @@ def test_triage_duplicate_within_a_batch() -> None:
 
 
 def test_triage_correction_with_a_higher_revision() -> None:
-    out = triage(batch(ev(event_id="a"), ev(event_id="a", revision=1, value="4.700")), Lookup())
+    out = triage(batch(ev(event_id="a"), ev(event_id="a", revision=1, value="4.700")), Lookup(), room=ROOM)
     assert [(i, s) for i, _, s in out.accepted] == [(0, Seen.NEW), (1, Seen.CORRECTION)]
     assert out.accepted[1][1].value == Decimal("4700e9")
     assert out.remember == {A: (1, 1)}, "the highest revision and the message that carried it"
 
 
 def test_triage_lower_revision_after_a_higher_one_is_dropped() -> None:
-    out = triage(batch(ev(event_id="a", revision=2), ev(event_id="a", revision=1), ev(event_id="a")), Lookup())
+    out = triage(
+        batch(ev(event_id="a", revision=2), ev(event_id="a", revision=1), ev(event_id="a")), Lookup(), room=ROOM
+    )
     assert [i for i, _, _ in out.accepted] == [0]
     assert out.duplicates == [1, 2]
     assert out.remember == {A: (2, 0)}
@@ -419,7 +422,9 @@ def test_triage_lower_revision_after_a_higher_one_is_dropped() -> None:
 def test_triage_uses_the_dedupe_state() -> None:
     lookup = Lookup({A: 1})
     out = triage(
-        batch(ev(event_id="a"), ev(event_id="a", revision=1), ev(event_id="a", revision=2), ev(event_id="b")), lookup
+        batch(ev(event_id="a"), ev(event_id="a", revision=1), ev(event_id="a", revision=2), ev(event_id="b")),
+        lookup,
+        room=ROOM,
     )
     assert out.duplicates == [0, 1], "revisions up to the remembered one are duplicates"
     assert [(i, s) for i, _, s in out.accepted] == [(2, Seen.CORRECTION), (3, Seen.NEW)]
@@ -429,21 +434,35 @@ def test_triage_uses_the_dedupe_state() -> None:
 
 def test_triage_event_ids_are_unique_per_publisher() -> None:
     lookup = Lookup({A: 0})
-    out = triage([raw_event(ev(event_id="a"), 0), raw_event(ev(event_id="a"), 0, "feed.lang-son")], lookup)
+    out = triage([raw_event(ev(event_id="a"), 0), raw_event(ev(event_id="a"), 0, "feed.lang-son")], lookup, room=ROOM)
     assert out.duplicates == [0]
     assert [(i, u.identity, s) for i, u, s in out.accepted] == [(1, "feed.lang-son/a", Seen.NEW)]
 
 
 def test_triage_rejections_keep_their_index_and_skip_the_state() -> None:
     lookup = Lookup()
-    out = triage(batch(b"{broken", ev(event_id="a"), ev(event_id="b", province="Atlantis")), lookup)
+    out = triage(batch(b"{broken", ev(event_id="a"), ev(event_id="b", province="Atlantis")), lookup, room=ROOM)
     assert [(i, r.reason) for i, r in out.rejected] == [(0, Reason.NOT_JSON), (2, Reason.UNKNOWN_PROVINCE)]
     assert [i for i, _, _ in out.accepted] == [1]
     assert lookup.calls == [A]
 
 
+def test_triage_dead_letters_new_ids_beyond_the_room_and_keeps_judging_known_ones() -> None:
+    lookup = Lookup({A: 1})
+    messages = [ev(event_id="b"), ev(event_id="c"), ev(event_id="a", revision=2), ev(event_id="a"), ev(event_id="b")]
+    out = triage(batch(*messages), lookup, room=1)
+    assert [(i, u.event_id, s) for i, u, s in out.accepted] == [(0, "b", Seen.NEW), (2, "a", Seen.CORRECTION)]
+    assert [(i, r.reason) for i, r in out.rejected] == [(1, Reason.DEDUPE_FULL)]
+    assert "TIENDO_DEDUPE_MAX_IDS" in out.rejected[0][1].message and "replay" in out.rejected[0][1].message
+    assert out.duplicates == [3, 4], "duplicates of remembered ids, and of the batch's own, are still recognised"
+    assert set(out.remember) == {A, B}
+    full = triage(batch(ev(event_id="c"), ev(event_id="a", revision=3)), lookup, room=0)
+    assert [r.reason for _, r in full.rejected] == [Reason.DEDUPE_FULL]
+    assert [(u.event_id, s) for _, u, s in full.accepted] == [("a", Seen.CORRECTION)], "a full state still corrects"
+
+
 def test_triage_of_an_empty_batch() -> None:
-    out = triage([], Lookup())
+    out = triage([], Lookup(), room=ROOM)
     assert (out.accepted, out.rejected, out.duplicates, out.remember) == ([], [], [], {})
 
 
@@ -554,11 +573,12 @@ valid_events = st.builds(
         max_size=25,
     ),
     st.dictionaries(st.sampled_from([f"feed.{t}/{e}" for t in "ab" for e in "abc"]), st.integers(0, 3)),
+    st.integers(0, 7),
 )
 def test_triage_never_raises_and_sorts_every_message_once(
-    messages: list[tuple[str, bytes | None]], known: dict[str, int]
+    messages: list[tuple[str, bytes | None]], known: dict[str, int], room: int
 ) -> None:
-    out = triage([raw_event(v, i, topic) for i, (topic, v) in enumerate(messages)], known.get)
+    out = triage([raw_event(v, i, topic) for i, (topic, v) in enumerate(messages)], known.get, room=room)
     indices = [i for i, _, _ in out.accepted] + [i for i, _ in out.rejected] + out.duplicates
     assert sorted(indices) == list(range(len(messages)))
     best: dict[str, int] = {}
@@ -571,6 +591,12 @@ def test_triage_never_raises_and_sorts_every_message_once(
     for identity, (revision, index) in out.remember.items():
         carrier = next(u for i, u, _ in out.accepted if i == index)
         assert (carrier.identity, carrier.revision) == (identity, revision)
+    new = sum(1 for _, _, seen in out.accepted if seen is Seen.NEW)
+    full = [i for i, r in out.rejected if r.reason is Reason.DEDUPE_FULL]
+    assert new <= room and (not full or new == room), "new ids fill the room, then are dead-lettered"
+    for index in full:
+        identity = normalise(messages[index][1], Origin(messages[index][0], 0, index), RECEIVED).identity
+        assert identity not in known and identity not in out.remember, "only ids never remembered are refused"
 
 
 # --- figures you can trust ---------------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from services.aggregate.metrics import AggregateMetrics
 from services.aggregate.store import SeriesStore
 from services.ingest.metrics import IngestMetrics
 from services.ingest.stage import IngestStage, decode_seen
+from shared import aggregation
 from shared.compacted import CompactedMap
 from shared.config import KafkaSettings
+from shared.deadletter import DeadLetter
 from shared.topics import DEDUPE
 from shared.updates import IndicatorUpdate, Retraction, decode_message
 from tests.unit.fakes import FakeProducer
@@ -48,10 +50,15 @@ def feed(event_id: str, as_of: str, *, revision: int = 0, **kw: object) -> bytes
     return orjson.dumps(body)
 
 
-def ingest_stage() -> IngestStage:
+def ingest_stage(max_ids: int = 1_000) -> IngestStage:
     seen = CompactedMap(KafkaSettings(), DEDUPE)
     return IngestStage(
-        seen, IngestMetrics(CollectorRegistry()), updates_topic="updates", dlq_topic="dlq", retention_days=400
+        seen,
+        IngestMetrics(CollectorRegistry()),
+        updates_topic="updates",
+        dlq_topic="dlq",
+        retention_days=400,
+        max_ids=max_ids,
     )
 
 
@@ -79,6 +86,25 @@ async def test_ingest_remembers_nothing_when_an_output_is_not_acknowledged() -> 
     with pytest.raises(KafkaTimeoutError):
         await stage.process([record("feed.bg", feed("w1", "2024-05-31"))], FakeProducer(fail_on="updates"))  # type: ignore[arg-type]
     assert stage.seen.data == {}, "read again, the event is new again"
+
+
+async def test_ingest_dead_letters_new_ids_once_the_dedupe_state_is_full() -> None:
+    stage, producer = ingest_stage(max_ids=2), FakeProducer()
+    events = [feed(f"w{n}", "2024-05-31") for n in range(3)]
+    counted = await stage.process([record("feed.bg", e) for e in events], producer)  # type: ignore[arg-type]
+    counted()
+    assert len(producer.to("updates")) == 2 and sorted(stage.seen.data) == [b"feed.bg/w0", b"feed.bg/w1"]
+    [letter] = [DeadLetter.decode(v) for v in producer.to("dlq")]
+    assert letter.reason == "dedupe_full" and letter.value == events[2], "the original, to replay"
+    registry = stage.metrics.worker.registry
+    assert registry.get_sample_value("tiendo_ingest_rejections_total", {"reason": "dedupe_full"}) == 1
+    assert registry.get_sample_value("tiendo_ingest_dedupe_max_keys") == 2
+
+    producer.sent.clear()  # full: a correction of a remembered id still goes through, its duplicate is dropped
+    again = [feed("w0", "2024-05-31", revision=1), feed("w1", "2024-05-31"), feed("w3", "2024-05-31")]
+    await stage.process([record("feed.bg", e) for e in again], producer)  # type: ignore[arg-type]
+    assert [decode_message(v).event_id for v in producer.to("updates")] == ["w0"]  # type: ignore[union-attr]
+    assert [orjson.loads(v)["reason"] for v in producer.to("dlq")] == ["dedupe_full"]
 
 
 def aggregate_stage(tmp_path: Path) -> tuple[AggregateStage, SeriesStore]:
@@ -113,6 +139,21 @@ async def test_aggregate_publishes_totals_then_changelog_then_saves(tmp_path: Pa
     state = store.load(0, "24|public_investment_disbursed|2024")
     assert state is not None and state.quarter_total(2).ytd == 4_000 * 10**9
     assert store.partitions[0].next_offset > 0, "the changelog checkpoint moved with the save"
+
+
+async def test_aggregate_dead_letters_the_updates_a_full_series_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aggregation, "MAX_IDENTITIES", 1)
+    stage, _ = aggregate_stage(tmp_path)
+    producer = FakeProducer()
+    records = await updates_of(feed("w1", "2024-01-31"), feed("w2", "2024-02-29"))
+    (await stage.process(records, producer))()  # type: ignore[arg-type]
+    [letter] = [DeadLetter.decode(v) for v in producer.to("dlq")]
+    assert letter.reason == "series_full" and letter.origin.topic == "feed.bg", "traced to its feed message"
+    assert decode_message(letter.value).event_id == "w2"  # type: ignore[arg-type,union-attr]
+    registry = stage.metrics.worker.registry
+    assert registry.get_sample_value("tiendo_aggregate_updates_total", {"outcome": "overflow"}) == 1
 
 
 async def test_aggregate_saves_nothing_when_the_changelog_is_not_acknowledged(tmp_path: Path) -> None:
