@@ -279,7 +279,7 @@ class Oracle:
     @classmethod
     def of(cls, records: list[ConsumerRecord]) -> Oracle:
         records = sorted(records, key=lambda r: (r.topic, r.partition, r.offset))
-        triaged = triage(raw_events(records), lambda _identity: None)
+        triaged = triage(raw_events(records), lambda _identity: None, room=len(records))
         updates = [u for _, u, _ in triaged.accepted]
         retractions = dict(moved_contributions(updates, lambda _identity: None))
         messages: list[IndicatorUpdate | Retraction] = []
