@@ -17,6 +17,7 @@ from shared.deadletter import DeadLetter
 from shared.events import validate_event
 from shared.topics import DLQ, PLANS, UPDATES
 from shared.updates import IndicatorUpdate, Origin
+from tests.conftest import free_port
 from tests.integration.kafka_io import publish, read_until
 from tests.workers import ROOT, Worker, tiendo
 
@@ -266,3 +267,50 @@ async def test_plans_and_topics_take_bootstrap_servers_and_skip_foreign_plan_rec
     assert result.stderr.strip() == "tiendo: warning: skipped 1 records of the plans topic that are not plans"
     line = one_line_error(await tiendo(down, "plans", "show"))
     assert line == "tiendo: error: cannot reach Kafka at 127.0.0.1:1 (no broker answered)"
+
+
+async def test_a_full_dedupe_state_dead_letters_new_ids_to_replay_once_raised(
+    kafka_settings: KafkaSettings, env: dict[str, str], namespace: str, unique: str, tmp_path: Path
+) -> None:
+    """The runbook's TiendoStateFull story: a limit of 2 ids refuses the third, nothing else; with the limit raised
+    and the worker restarted, ``dlq replay --reason dedupe_full`` brings it in, and only it."""
+    bg = f"feed.{unique}-bac-giang"
+    ok(await tiendo(env, "topics", "create-feed", bg))
+
+    def worker(max_ids: int) -> Worker:
+        settings = {
+            "TIENDO_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+            "TIENDO_NAMESPACE": namespace,
+            "TIENDO_TOPIC_PATTERN": rf"feed\.{unique}-.*",
+            "TIENDO_DATA_DIR": str(tmp_path / "state"),
+            "TIENDO_DEDUPE_MAX_IDS": str(max_ids),
+        }
+        return Worker("ingest", settings, tmp_path / f"ingest-{max_ids}.log", free_port()).start()
+
+    small = worker(2)
+    try:
+        await asyncio.to_thread(small.wait_ready)
+        assert small.metric("tiendo_ingest_dedupe_max_keys") == 2
+        events = [ev(f"bg-{n}", "Bắc Giang", 1000 + n, as_of=f"2024-0{n + 1}-28", mode="delta") for n in range(3)]
+        await publish(kafka_settings, bg, events)
+        [letter] = await read_until(kafka_settings, ns_dlq := f"{namespace}{DLQ.name}", lambda rs: len(rs) >= 1)
+        refused = DeadLetter.decode(letter.value)
+        assert refused.reason == "dedupe_full" and refused.value == events[2], "the third new id, original kept"
+        await wait_metric(small, "tiendo_ingest_events_total", {"outcome": "accepted"}, 2)
+        await publish(kafka_settings, bg, [events[0]])  # a redelivery of a remembered id: still recognised
+        await wait_metric(small, "tiendo_ingest_events_total", {"outcome": "duplicate"}, 1)
+        assert small.metric("tiendo_ingest_rejections_total", {"reason": "dedupe_full"}) == 1
+    finally:
+        small.stop()
+
+    raised = worker(10)
+    try:
+        await asyncio.to_thread(raised.wait_ready)
+        out = ok(await tiendo(env, "dlq", "replay", "--reason", "dedupe_full"))
+        assert out.splitlines()[0] == f"{bg}  1 event replayed"
+        await wait_metric(raised, "tiendo_ingest_events_total", {"outcome": "accepted"}, 1)
+        updates = await read_until(kafka_settings, f"{namespace}{UPDATES.name}", lambda rs: len(rs) >= 3)
+        assert sorted(IndicatorUpdate.decode(r.value).event_id for r in updates) == ["bg-0", "bg-1", "bg-2"]
+        assert len(await read_until(kafka_settings, ns_dlq, lambda rs: len(rs) >= 1)) == 1, "no new letter"
+    finally:
+        raised.stop()
