@@ -276,10 +276,9 @@ class Triage:
 
 def triage(batch: Sequence[RawEvent], seen_revision: Callable[[str], int | None], *, room: int) -> Triage:
     """Normalise and deduplicate a batch in order; ``seen_revision`` looks an identity up in the dedupe state,
-    which can remember ``room`` more identities. A new identity beyond that is dead-lettered (``DEDUPE_FULL``):
-    accepting it unremembered would let its redelivery count twice."""
+    which can remember ``room`` more identities (none if ``room`` ≤ 0). A new identity beyond that is dead-lettered
+    (``DEDUPE_FULL``): accepting it unremembered would let its redelivery count twice."""
     out = Triage()
-    new = 0
     for index, raw in enumerate(batch):
         try:
             update = normalise(raw.value, raw.origin, raw.received_at)
@@ -293,10 +292,10 @@ def triage(batch: Sequence[RawEvent], seen_revision: Callable[[str], int | None]
             out.duplicates.append(index)
             continue
         if seen is Seen.NEW:
-            if new >= room:
+            if room <= 0:
                 out.rejected.append((index, _DEDUPE_FULL))
                 continue
-            new += 1
+            room -= 1
         out.accepted.append((index, update, seen))
         out.remember[identity] = (update.revision, index)
     return out

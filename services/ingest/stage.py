@@ -96,7 +96,7 @@ class IngestStage:
         committed (a batch whose transaction does not commit is read and counted again)."""
         now = datetime.now(UTC)
         raws = [raw_event(r) for r in records]
-        result = triage(raws, self._revision, room=max(self.max_ids - len(self.seen), 0))
+        result = triage(raws, self._revision, room=self.max_ids - len(self.seen))
         accepted = [u for _, u, _ in result.accepted]
         retractions = dict(moved_contributions(accepted, self._routing))
         outputs: list[Message] = []

@@ -459,6 +459,8 @@ def test_triage_dead_letters_new_ids_beyond_the_room_and_keeps_judging_known_one
     full = triage(batch(ev(event_id="c"), ev(event_id="a", revision=3)), lookup, room=0)
     assert [r.reason for _, r in full.rejected] == [Reason.DEDUPE_FULL]
     assert [(u.event_id, s) for _, u, s in full.accepted] == [("a", Seen.CORRECTION)], "a full state still corrects"
+    lowered = triage(batch(ev(event_id="c")), lookup, room=-3)  # a limit lowered below what the state holds
+    assert [r.reason for _, r in lowered.rejected] == [Reason.DEDUPE_FULL] and lowered.accepted == []
 
 
 def test_triage_of_an_empty_batch() -> None:
