@@ -17,7 +17,7 @@ from shared.deadletter import DeadLetter
 from shared.events import validate_event
 from shared.topics import DLQ, PLANS, UPDATES
 from shared.updates import IndicatorUpdate, Origin
-from tests.conftest import free_port
+from tests.integration.conftest import start_ingest
 from tests.integration.kafka_io import publish, read_until
 from tests.workers import ROOT, Worker, tiendo
 
@@ -278,14 +278,9 @@ async def test_a_full_dedupe_state_dead_letters_new_ids_to_replay_once_raised(
     ok(await tiendo(env, "topics", "create-feed", bg))
 
     def worker(max_ids: int) -> Worker:
-        settings = {
-            "TIENDO_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-            "TIENDO_NAMESPACE": namespace,
-            "TIENDO_TOPIC_PATTERN": rf"feed\.{unique}-.*",
-            "TIENDO_DATA_DIR": str(tmp_path / "state"),
-            "TIENDO_DEDUPE_MAX_IDS": str(max_ids),
-        }
-        return Worker("ingest", settings, tmp_path / f"ingest-{max_ids}.log", free_port()).start()
+        return start_ingest(
+            kafka_settings, namespace, unique, tmp_path, f"ingest-{max_ids}", TIENDO_DEDUPE_MAX_IDS=str(max_ids)
+        )
 
     small = worker(2)
     try:
