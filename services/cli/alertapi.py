@@ -147,8 +147,7 @@ def write_digest(url: str, week_text: str, out: Path, formats: list[str]) -> lis
             raise CliError(str(exc)) from None
         path = out / week.file_name(fmt)
         try:
-            if not written:
-                out.mkdir(parents=True, exist_ok=True)
+            out.mkdir(parents=True, exist_ok=True)
             path.write_bytes(body)
         except OSError as exc:
             raise CliError(f"--out: cannot write the digest in {out} ({exc.strerror or exc})") from None
