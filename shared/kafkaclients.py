@@ -7,12 +7,18 @@ aiokafka clients must be created inside the running event loop; these functions 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any, Protocol, overload, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import RecordMetadata
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.structs import RecordMetadata, TopicPartition
 
 from shared.config import KafkaSettings
 
@@ -107,23 +113,89 @@ async def send_all(
     first error (in sending order) once every send has settled, so nothing is still in flight when this returns.
 
     ``send_all(producer, topic, [(key, value), ...])`` or ``send_all(producer, [(topic, key, value[, partition]),
-    ...])``.
+    ...])``. A message without a partition goes where the producer's partitioner would put it (murmur2 of the key,
+    as Java clients do; no key: any available partition). The messages go through aiokafka's batch API: per
+    partition, in order, into as few record batches as ``max_batch_size`` allows (a larger message gets one of its
+    own), each submitted as soon as it is full or the messages end (no linger: the caller waits for them all).
+    That costs a C append per message instead of ``send()``'s coroutine, partitioner call and future; a message
+    too large for a request is refused before anything is sent.
     """
     if isinstance(topic_or_messages, str):
         topic = topic_or_messages
-        records: Iterable[Message] = ((topic, key, value) for key, value in messages)
+        records: list[Message] = [(topic, key, value) for key, value in messages]
     else:
-        records = topic_or_messages
-    futures: list[asyncio.Future[RecordMetadata]] = []
+        records = list(topic_or_messages)
+    for record in records:
+        if _size(record[1], record[2]) > producer._max_request_size:
+            raise MessageSizeTooLargeError(
+                f"a {_size(record[1], record[2])}-byte message to {record[0]} exceeds the request size limit"
+            )
+    partitions = {topic: sorted(await producer.partitions_for(topic)) for topic in {r[0] for r in records}}
+    batches: list[tuple[TopicPartition, BatchBuilder]] = []
+    acks: dict[int, asyncio.Future[RecordMetadata]] = {}  # batch → its acknowledgement, in submission order
+    open_batch: dict[TopicPartition, int] = {}
+    placed: list[tuple[int, Any]] = []  # per message: its batch and its record metadata within it
+    unkeyed: dict[str, int] = {}
+
+    async def submit(index: int) -> None:
+        tp, builder = batches[index]
+        builder.close()
+        acks[index] = await producer.send_batch(builder, tp.topic, partition=tp.partition)
+
     try:
         for record in records:
-            partition = record[3] if len(record) > 3 else None
-            futures.append(await producer.send(record[0], record[2], key=record[1], partition=partition))
+            topic, key, value = record[0], record[1], record[2]
+            tp = TopicPartition(topic, _partition(producer, partitions[topic], record, unkeyed))
+            index = open_batch.get(tp)
+            if index is None or (meta := batches[index][1].append(timestamp=None, key=key, value=value)) is None:
+                if index is not None:  # full
+                    await submit(index)
+                index = open_batch[tp] = len(batches)
+                batches.append((tp, producer.create_batch()))
+                meta = batches[index][1].append(timestamp=None, key=key, value=value)  # the first always fits
+            placed.append((index, meta))
+        for index in sorted(open_batch.values()):  # the last batch of each partition, not yet submitted
+            await submit(index)
     except BaseException:
-        await asyncio.gather(*futures, return_exceptions=True)
+        await asyncio.gather(*acks.values(), return_exceptions=True)
         raise
-    results = await asyncio.gather(*futures, return_exceptions=True)
-    for result in results:
+    settled = dict(zip(acks, await asyncio.gather(*acks.values(), return_exceptions=True), strict=True))
+    for result in settled.values():
         if isinstance(result, BaseException):
             raise result
-    return results
+    return [_record_metadata(settled[index], meta) for index, meta in placed]
+
+
+def _size(key: bytes | None, value: bytes | None) -> int:
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []))
+
+
+def _partition(producer: AIOKafkaProducer, partitions: list[int], record: Message, unkeyed: dict[str, int]) -> int:
+    """The record's own partition (checked), else the default partitioner's: murmur2 of the key, or for no key one
+    available partition per topic and call (sticky, as Java clients: fewer, fuller batches)."""
+    topic, key = record[0], record[1]
+    chosen = record[3] if len(record) > 3 else None
+    if chosen is not None:
+        if chosen not in partitions:
+            raise ValueError(f"{topic} has no partition {chosen} (it has {len(partitions)})")
+        return chosen
+    if len(partitions) == 1:
+        return partitions[0]
+    if key is None:
+        if topic not in unkeyed:
+            available = sorted(producer.client.cluster.available_partitions_for_topic(topic))
+            unkeyed[topic] = random.choice(available or partitions)  # noqa: S311 (spreading load, not secrets)
+        return unkeyed[topic]
+    return partitions[_key_slot(key, len(partitions))]
+
+
+@lru_cache(maxsize=65536)
+def _key_slot(key: bytes, count: int) -> int:
+    """Kafka's default partitioner for a key (``murmur2``, pure Python in aiokafka): computed once per key."""
+    return int(murmur2(key) & 0x7FFFFFFF) % count
+
+
+def _record_metadata(batch: RecordMetadata, meta: Any) -> RecordMetadata:
+    """One message's metadata from its batch's (as aiokafka's per-message futures give it)."""
+    timestamp = meta.timestamp if batch.timestamp == -1 else batch.timestamp
+    return batch._replace(offset=batch.offset + meta.offset, timestamp=timestamp)

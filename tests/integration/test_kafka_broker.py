@@ -41,6 +41,49 @@ async def test_produce_consume_round_trip(kafka_settings: KafkaSettings, make_to
     assert sorted(seen) == sorted(f"v{i}".encode() for i in range(100))
 
 
+async def test_send_all_batches_land_where_and_in_the_order_a_per_message_send_would(
+    kafka_settings: KafkaSettings, make_topics, unique: str
+) -> None:
+    """Keyed messages in murmur2 partitions (as ``producer.send`` places them), offsets as acknowledged, in order,
+    a message larger than a batch in one of its own, inside a transaction; and no linger waited for."""
+    topic = f"batches.{unique}"
+    await make_topics(TopicSpec(topic, 3))
+    values = [b"%05d" % i + b"." * 200 for i in range(3000)]
+    values[1234] = b"L" * (600 * 1024)  # more than twice the producer's batch size
+    messages = [(b"series-%d" % (i % 11), v) for i, v in enumerate(values)]
+    producer = kafkaclients.transactional_producer(kafka_settings, "test", f"batches-{unique}")
+    lingering = kafkaclients.producer(kafka_settings, "test-lingering", linger_ms=60_000)
+    await producer.start()
+    await lingering.start()
+    try:
+        async with producer.transaction():
+            acked = await kafkaclients.send_all(producer, topic, messages)
+        sent_alone = await asyncio.wait_for(kafkaclients.send_all(lingering, topic, [(None, b"x")]), 20)
+    finally:
+        await producer.stop()
+        await lingering.stop()
+    reference = kafkaclients.producer(kafka_settings, "test-reference")
+    await reference.start()
+    try:
+        placed = await asyncio.gather(*[await reference.send(topic, b"probe", key=key) for key, _ in messages[:11]])
+    finally:
+        await reference.stop()
+    assert [m.partition for m in acked[:11]] == [m.partition for m in placed]
+    assert len(sent_alone) == 1  # a 60 s linger was not waited for
+    consumer = kafkaclients.consumer(kafka_settings, "test")
+    consumer.subscribe([topic])
+    await consumer.start()
+    try:
+        read: dict[tuple[int, int], tuple[bytes, bytes]] = {}
+        while len(read) < len(messages):
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, "no messages within 5 s"
+            read |= {(m.partition, m.offset): (m.key, m.value) for msgs in batch.values() for m in msgs}
+    finally:
+        await consumer.stop()
+    assert [read[m.partition, m.offset] for m in acked] == messages  # every acknowledgement names its own message
+
+
 async def test_project_topics_created_idempotently_with_their_configs(kafka_settings: KafkaSettings) -> None:
     await ensure_topics(kafka_settings, PROJECT_TOPICS)
     assert await ensure_topics(kafka_settings, PROJECT_TOPICS) == []
