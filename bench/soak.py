@@ -12,8 +12,9 @@ Flat means flat: for each worker the medians of the last quarter of the samples 
 second quarter (the first is warm-up); the verdict says how much RSS and lag grew.
 
 The data: the demo year repeats with new event ids, so the series it feeds fill up to ``MAX_IDENTITIES`` event
-identities within minutes; from then on the aggregate worker refuses new identities (``overflow``: read,
-deduplicated and counted, nothing published), which is the bound that keeps its memory flat.
+identities within minutes; from then on the aggregate worker refuses new identities (``series_full`` dead letters),
+which is the bound that keeps its memory flat. Ingest's dedupe state fills up to ``TIENDO_DEDUPE_MAX_IDS`` (a
+million ids, about nine minutes at 2,000 new ids/s); from then on it dead-letters new ids as ``dedupe_full``.
 """
 
 from __future__ import annotations
