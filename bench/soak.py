@@ -11,10 +11,13 @@ to ``bench/results/<date>-<name>.json`` and a plot of RSS, lag and latency over 
 Flat means flat: for each worker the medians of the last quarter of the samples are compared with those of the
 second quarter (the first is warm-up); the verdict says how much RSS and lag grew.
 
-The data: the demo year repeats with new event ids, so the series it feeds fill up to ``MAX_IDENTITIES`` event
-identities within minutes; from then on the aggregate worker refuses new identities (``series_full`` dead letters),
-which is the bound that keeps its memory flat. Ingest's dedupe state fills up to ``TIENDO_DEDUPE_MAX_IDS`` (a
-million ids, about nine minutes at 2,000 new ids/s); from then on it dead-letters new ids as ``dedupe_full``.
+The data (``--rounds``): the demo year repeats. With ``new-ids`` (the default) every round has new event ids, so
+the series it feeds fill up to ``MAX_IDENTITIES`` event identities within minutes and the aggregate worker then
+refuses new identities (``series_full`` dead letters), and ingest's dedupe state fills up to
+``TIENDO_DEDUPE_MAX_IDS`` (a million ids, about nine minutes at 2,000 new ids/s) and then dead-letters new ids as
+``dedupe_full``: the state bounds under a feed that never ends. With ``corrections`` every round corrects the same
+identities (a higher revision), so the state stays the size of one round while every event is still accepted,
+routed and replaced in its series: the steady state of real work.
 """
 
 from __future__ import annotations
@@ -62,23 +65,30 @@ RESULTS = ROOT / "bench" / "results"
 _EVENT_ID = re.compile(rb'"event_id"\s*:\s*"')
 
 
-def endless(prefix: str, block: int = 50_000) -> Iterator[tuple[str, bytes | None, bytes]]:
-    """Feed messages without end: ``block`` events of ``feed_events``, then the same block again and again with
-    a round prefix in every valid event id (broken events stay as they are)."""
+def endless(prefix: str, rounds: str = "new-ids", block: int = 50_000) -> Iterator[tuple[str, bytes | None, bytes]]:
+    """Feed messages without end: ``block`` events of ``feed_events``, then the same block again and again; each
+    later round gives every valid event a round prefix in its id (``new-ids``: the identities never end) or a
+    revision higher than the round before (``corrections``: the same identities, corrected every round). Broken
+    events stay as they are."""
     base = feed_events(block, prefix)
     for round_ in count():
         for m in base:
             value = m.value
             if round_ and m.kind != "bad":
-                value = _EVENT_ID.sub(lambda x, r=round_: x[0] + b"r%d-" % r, value, count=1)
+                if rounds == "new-ids":
+                    value = _EVENT_ID.sub(lambda x, r=round_: x[0] + b"r%d-" % r, value, count=1)
+                else:
+                    event = orjson.loads(value)
+                    event["revision"] = int(event.get("revision", 0)) + 100 * round_
+                    value = orjson.dumps(event)
             yield m.topic, None, value
 
 
-async def publish_steadily(kafka: KafkaSettings, prefix: str, rate: float, seconds: float) -> int:
+async def publish_steadily(kafka: KafkaSettings, prefix: str, rounds: str, rate: float, seconds: float) -> int:
     """Publish at ``rate`` messages/s for ``seconds`` (a slice every 10 ms); return how many were sent."""
     p = producer(kafka, linger_ms=5)
     await p.start()
-    messages = endless(prefix)
+    messages = endless(prefix, rounds)
     try:
         started, sent, pending = time.monotonic(), 0, []
         while (elapsed := time.monotonic() - started) < seconds:
@@ -208,6 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": ".venv/bin/python -m bench.soak " + " ".join(sys.argv[1:]),
         "minutes": args.minutes,
         "rate": args.rate,
+        "rounds": args.rounds,
         "sent": sent,
         "achieved_rate": round(sent / (args.minutes * 60), 1),
         "load_start": load_start,
@@ -222,8 +233,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stem.with_suffix(".json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     plot(
         sampler.series,
-        f"tiendo soak: {args.rate:,.0f} feed events/s for {args.minutes:g} min ({started:%Y-%m-%d}, load "
-        f"{load_start[0]:.1f} → {result['load_end'][0]:.1f} on 2 cores)",
+        f"tiendo soak: {args.rate:,.0f} feed events/s for {args.minutes:g} min, {args.rounds} "
+        f"({started:%Y-%m-%d}, load {load_start[0]:.1f} → {result['load_end'][0]:.1f} on 2 cores)",
         stem.with_suffix(".png"),
     )
     log.info("soak: %d events in %.0f min; %s; %s.json/.png", sent, args.minutes, result["verdict"], stem)
@@ -245,7 +256,7 @@ async def soak(
 
     task = asyncio.create_task(sample())
     try:
-        sent = await publish_steadily(kafka, prefix, args.rate, args.minutes * 60)
+        sent = await publish_steadily(kafka, prefix, args.rounds, args.rate, args.minutes * 60)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -258,6 +269,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="How long to publish (2 for a smoke check).")
     parser.add_argument("--rate", type=float, default=2000.0, help="Feed events per second.")
     parser.add_argument("--interval", type=float, default=5.0, help="Seconds between samples.")
+    parser.add_argument(
+        "--rounds",
+        choices=("new-ids", "corrections"),
+        default="new-ids",
+        help="Each repeat of the data: new event ids (the state bounds are reached) or corrections of the same ids "
+        "(bounded state, every event still work).",
+    )
     parser.add_argument("--name", default="soak", help="Results: bench/results/<date>-<name>.json and .png.")
     parser.add_argument("--keep", action="store_true", help="Keep the work folder (worker logs).")
     args = parser.parse_args(argv)
